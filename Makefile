@@ -1,0 +1,69 @@
+# Rekindle: `make run` serves the embedded default; `make test` runs the whole suite on
+# PostgreSQL + Redis. Both create .venv and install what they need on first use.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Test services (the suite needs real PostgreSQL and Redis; see README).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/rekindle
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
+
+.PHONY: run test install install-dev system-deps check-services lint format css vendor migrate bench clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py createcachetable
+
+## Serve the embedded default: SQLite, local files, filesystem queue, local engine.
+run: migrate
+	$(PY) manage.py ensure_demo_user
+	HOST=$(HOST) PORT=$(PORT) bash scripts/run-embedded.sh
+
+## The whole suite on PostgreSQL + Redis (unit, integration and browser tests).
+test: install-dev system-deps check-services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+system-deps:
+	bash scripts/system-deps.sh
+
+check-services:
+	@bash scripts/check-services.sh "$(TEST_DATABASE_URL)" "$(TEST_REDIS_URL)"
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## Front-end assets (needs Node; outputs are committed).
+node_modules: package.json
+	npm install --no-audit --no-fund
+	touch node_modules
+
+css: node_modules
+	npx tailwindcss -i static/src/app.css -o static/css/app.css --minify
+
+vendor: node_modules
+	node scripts/vendor.mjs
+
+clean:
+	rm -rf var staticfiles

@@ -1,0 +1,78 @@
+"""Account forms: email is the login everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from accounts.models import User
+
+
+class SignUpForm(forms.Form):
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 10 characters, not a common password.",
+    )
+    password2 = forms.CharField(
+        label="Repeat password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(
+                "An account with this email already exists. Sign in or reset your password."
+            )
+        return email
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        p1, p2 = cleaned.get("password1"), cleaned.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords don't match.")
+        elif p1:
+            try:
+                password_validation.validate_password(p1, User(email=cleaned.get("email", "")))
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form with a clearer message (that does not say which part was wrong)."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "That email and password don't match an account. Check both and try again.",
+        "inactive": "This account is suspended. Contact support if you think this is a mistake.",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "Email"
+        self.fields["username"].widget = forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label="Token name", max_length=60, help_text="Where will you use it? e.g. 'laptop script'."
+    )
+
+
+class PreferencesForm(forms.Form):
+    name = forms.CharField(label="Your name", max_length=150, required=False)
+    notify_by_email = forms.BooleanField(
+        label="Email me when a photo is ready or a job fails", required=False
+    )

@@ -1,0 +1,5 @@
+"""Credits API."""
+
+from ninja import Router
+
+router = Router(tags=["credits"])

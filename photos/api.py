@@ -1,0 +1,5 @@
+"""Photos API."""
+
+from ninja import Router
+
+router = Router(tags=["photos"])

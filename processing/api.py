@@ -1,0 +1,5 @@
+"""Processing API."""
+
+from ninja import Router
+
+router = Router(tags=["processing"])

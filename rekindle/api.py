@@ -1,0 +1,84 @@
+"""The JSON API under /api/v1/: one NinjaAPI, routers from each app, errors in one shape.
+
+Every error is ``{"code": "...", "message": "..."}`` (plus ``details`` where useful) with the
+matching HTTP status. Browsers authenticate with their session (CSRF enforced); scripts send
+``Authorization: Bearer <personal token>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer, django_auth
+
+from accounts.api import router as accounts_router
+from accounts.services import api_token_authenticate
+from credits.api import router as credits_router
+from photos.api import router as photos_router
+from processing.api import router as processing_router
+from rekindle.exceptions import DomainError
+
+
+class BearerTokenAuth(HttpBearer):
+    """Personal API tokens: ``Authorization: Bearer rk_<prefix>_<secret>``."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = api_token_authenticate(raw_token=token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="Rekindle API",
+    version="1.0.0",
+    description="Restore and colourize old photos. Authenticate with a session or a personal token.",
+    urls_namespace="api",
+    docs_url="/docs",
+    auth=[BearerTokenAuth(), django_auth],
+)
+
+api.add_router("/", accounts_router)
+api.add_router("/credits", credits_router)
+api.add_router("/photos", photos_router)
+api.add_router("/jobs", processing_router)
+
+
+def error_response(request: HttpRequest, status: int, code: str, message: str, **extra: Any) -> HttpResponse:
+    return api.create_response(request, {"code": code, "message": message, **extra}, status=status)
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return api.create_response(request, exc.as_dict(), status=exc.status)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return error_response(
+        request, 422, "invalid_input", "Some fields are missing or invalid.", details=exc.errors
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(
+        request,
+        401,
+        "not_authenticated",
+        "Sign in, or send a valid personal token as 'Authorization: Bearer <token>'.",
+    )
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, 404, "not_found", "Not found.")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    codes = {403: "forbidden", 405: "method_not_allowed", 429: "rate_limited"}
+    return error_response(request, exc.status_code, codes.get(exc.status_code, "error"), str(exc))

@@ -1,0 +1,50 @@
+"""Structured logs: a request id on every line, returned to the client as a header.
+
+The id comes from the incoming ``X-Request-ID`` when it looks sane (so a proxy's id carries
+through) or is made fresh. It lives in a context variable, so log lines written anywhere
+while handling the request carry it; Celery tasks set ``job_id`` the same way.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+job_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("job_id", default="-")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class ContextFilter(logging.Filter):
+    """Adds the current request and job ids to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        record.job_id = job_id_var.get()
+        return True
+
+
+class RequestIdMiddleware:
+    """Sets the request id for the duration of a request and echoes it in the response."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response

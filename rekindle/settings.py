@@ -1,0 +1,394 @@
+"""Rekindle settings: one module, read from the environment.
+
+With no variables set, the service runs on its *embedded default*: SQLite and local files
+under ``var/``, Celery over kombu's filesystem transport, the local engine, console email.
+Each integration switches on from its own variables (``DATABASE_URL``, ``REDIS_URL``,
+``AWS_STORAGE_BUCKET_NAME``, ``EMAIL_URL``, ``STRIPE_*``, ``AUTH0_*``, ``RUNPOD_*``).
+Production mode (``DEBUG`` off) refuses to start without a secret key and allowed hosts.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+# Everything the embedded default writes lives here, so a checkout stays clean and a test
+# can point a whole server at a temporary folder.
+VAR_DIR = Path(env.str("REKINDLE_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# --- Core -----------------------------------------------------------------------------
+
+# DEBUG is on for the embedded default (a person running `make run` on their laptop) and
+# must be switched off explicitly in production, where the guard below applies.
+DEBUG = env.bool("DEBUG", default=True)
+
+_DEV_SECRET = "insecure-embedded-default-key-do-not-use-in-production"  # noqa: S105
+# The key signs sessions, share links and media URLs: production must supply its own.
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
+# Hosts this site answers for; in production a missing list is an error, not "*".
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+# Origins allowed to POST with a session (needed behind HTTPS proxies on other hostnames).
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+if not DEBUG:
+    if not SECRET_KEY or SECRET_KEY == _DEV_SECRET:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
+    if not env.str("DATABASE_URL", default=""):
+        raise ImproperlyConfigured("DATABASE_URL must point at a real database when DEBUG is off.")
+
+# Public base URL, used in emails and QR codes where no request is at hand.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "template_partials",
+    "django_htmx",
+    "axes",
+    "social_django",
+    "djstripe",
+    "accounts",
+    "credits",
+    "photos",
+    "processing",
+]
+
+MIDDLEWARE = [
+    "rekindle.logging.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "social_django.middleware.SocialAuthExceptionMiddleware",
+    # Axes last, as its docs require, so it sees the outcome of authentication.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "rekindle.urls"
+WSGI_APPLICATION = "rekindle.wsgi.application"
+ASGI_APPLICATION = "rekindle.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "social_django.context_processors.backends",
+                "rekindle.context_processors.site",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+
+# SQLite in WAL mode with a busy timeout and IMMEDIATE transactions lets the web process and
+# the worker share one file without "database is locked" errors; DATABASE_URL switches to
+# PostgreSQL, which is what production and the test suite use.
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'rekindle.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+    }
+else:
+    # Reuse connections for a minute; health checks drop broken ones before use.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and broker -----------------------------------------------------------------
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+# The cache holds login-throttling and upload rate-limit counters, so it must be shared by
+# every process: Redis when configured, else a table in the SQLite database (created by
+# `manage.py createcachetable`; django-axes refuses per-process and file caches).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "rekindle_cache"}
+    }
+
+# --- Celery ---------------------------------------------------------------------------
+
+QUEUE_DIR = VAR_DIR / "queue"
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Consume queues in the order the worker lists them (priority, then standard) instead
+        # of round-robin: a worker always drains paid work first.
+        "queue_order_strategy": "priority",
+        # Longer than the longest job, so a slow job's unacked message is not redelivered
+        # while it is still running.
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60),
+    }
+else:
+    # kombu's filesystem transport: no server, several queues, state under var/queue.
+    for _sub in ("in", "processed"):
+        (QUEUE_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(QUEUE_DIR / "in"),
+        "data_folder_out": str(QUEUE_DIR / "in"),
+        "processed_folder": str(QUEUE_DIR / "processed"),
+        "store_processed": False,
+    }
+
+# Jobs report progress through the database, not Celery's result backend.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "standard"
+# At-least-once delivery: ack after the task body ran, requeue when a worker dies mid-task.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# One message at a time per worker process so a long job never holds paid work hostage.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Periodic tasks; apps add their entries here (see docs/architecture.md).
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# --- Auth -----------------------------------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+AUTH0_DOMAIN = env.str("AUTH0_DOMAIN", default="")
+SOCIAL_AUTH_AUTH0_DOMAIN = AUTH0_DOMAIN
+SOCIAL_AUTH_AUTH0_KEY = env.str("AUTH0_KEY", default="")
+SOCIAL_AUTH_AUTH0_SECRET = env.str("AUTH0_SECRET", default="")
+SOCIAL_AUTH_AUTH0_SCOPE = ["openid", "profile", "email"]
+# Social login is offered only when all three Auth0 values are present.
+AUTH0_ENABLED = bool(AUTH0_DOMAIN and SOCIAL_AUTH_AUTH0_KEY and SOCIAL_AUTH_AUTH0_SECRET)
+
+AUTHENTICATION_BACKENDS = [
+    # Axes first: it refuses locked-out credentials before any backend checks them.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+if AUTH0_ENABLED:
+    AUTHENTICATION_BACKENDS.append("social_core.backends.auth0.Auth0OAuth2")
+
+SOCIAL_AUTH_USER_MODEL = AUTH_USER_MODEL
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_JSONFIELD_ENABLED = True
+SOCIAL_AUTH_LOGIN_ERROR_URL = "/accounts/login/"
+SOCIAL_AUTH_REDIRECT_IS_HTTPS = env.bool("SOCIAL_AUTH_REDIRECT_IS_HTTPS", default=not DEBUG)
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    # Only a verified email may attach to an existing account (no account takeover).
+    "accounts.pipeline.associate_by_verified_email",
+    "accounts.pipeline.create_user",
+    "social_core.pipeline.social_auth.associate_user",
+    "social_core.pipeline.social_auth.load_extra_data",
+    "social_core.pipeline.user.user_details",
+)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Login throttling through django-axes on the shared cache: five failures from one address
+# or for one account lock that address / account for 15 minutes.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+# Behind a proxy the client address comes from X-Forwarded-For (set by our load balancer).
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
+# Password-reset links stay valid for one hour.
+PASSWORD_RESET_TIMEOUT = 60 * 60
+
+# --- Email ----------------------------------------------------------------------------
+
+# Console email by default; EMAIL_URL (smtp://user:pass@host:587/?tls=True) for real mail.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rekindle <hello@rekindle.local>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ADMINS = [("Admin", a) for a in env.list("ADMIN_EMAILS", default=[])]
+
+# --- Files ----------------------------------------------------------------------------
+
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Private media is never served from a public URL: local files go through a signed view.
+MEDIA_URL = "/media/"
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# Largest upload we accept (bytes); bigger requests are refused before they are read.
+PHOTO_MAX_BYTES = 50 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Signed media URLs (local storage) and presigned S3 GETs expire after this many seconds.
+MEDIA_URL_MAX_AGE = env.int("MEDIA_URL_MAX_AGE", default=60 * 60)
+
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+USE_S3 = bool(AWS_STORAGE_BUCKET_NAME)
+if USE_S3:
+    AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+    AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="us-east-1")
+    AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="")
+    AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="")
+    AWS_S3_SIGNATURE_VERSION = "s3v4"
+    AWS_S3_ADDRESSING_STYLE = env.str("AWS_S3_ADDRESSING_STYLE", default="path")
+    # Private bucket: every read is a presigned GET that expires.
+    AWS_DEFAULT_ACL = None
+    AWS_QUERYSTRING_AUTH = True
+    AWS_QUERYSTRING_EXPIRE = MEDIA_URL_MAX_AGE
+    AWS_S3_FILE_OVERWRITE = False
+    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
+    }
+
+STORAGES = {
+    "default": _default_storage,
+    # Hashed, compressed static files in production; plain files while developing.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- Internationalisation -------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Security -------------------------------------------------------------------------
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    # TLS ends at the proxy, which says so in X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Health checks come from the load balancer over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# Content Security Policy (django-csp 4): our own scripts and styles only; images may be
+# blob:/data: (canvas previews) and come from the S3 endpoint when one is configured.
+_media_origins = [AWS_S3_ENDPOINT_URL] if USE_S3 and AWS_S3_ENDPOINT_URL else []
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:", *_media_origins],
+        "connect-src": ["'self'", *_media_origins],
+        "worker-src": ["'self'"],
+        "manifest-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'", *([f"https://{AUTH0_DOMAIN}"] if AUTH0_DOMAIN else [])],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
+
+# --- API ------------------------------------------------------------------------------
+
+# Personal API tokens look like "rk_<prefix>_<secret>"; only a hash of the secret is stored.
+API_TOKEN_PREFIX = "rk"  # noqa: S105 -- a public prefix, not a secret
+
+# --- Logging --------------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# JSON lines by default so log shippers can parse them; LOG_FORMAT=text for humans.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "rekindle.logging.ContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "axes": {"level": "WARNING"},
+    },
+}
+
+# --- Payments -------------------------------------------------------------------------
+
+# dj-stripe keys; Stripe is switched off (billing pages say so) unless a secret key is set.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
+STRIPE_ENABLED = bool(STRIPE_SECRET_KEY)
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+DJSTRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+
+# Static files come straight from static/ while developing (no collectstatic needed).
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+# Django 6 makes https the default scheme of URLField; opt in now (dj-stripe's admin uses it).
+FORMS_URLFIELD_ASSUME_HTTPS = True

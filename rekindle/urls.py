@@ -1,0 +1,17 @@
+"""Top-level URLs. Each app owns its own prefix; the JSON API lives under /api/v1/."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from rekindle import health, views
+from rekindle.api import api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("accounts/", include("accounts.urls")),
+    path("auth/", include("social_django.urls", namespace="social")),
+    path("api/v1/", api.urls),
+    path("admin/", admin.site.urls),
+]
