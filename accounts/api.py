@@ -1,4 +1,4 @@
-"""Accounts API: who am I."""
+"""Accounts API: who am I, and my preferences."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Router, Schema
+from pydantic import Field
+
+from accounts.services import user_update_preferences
 
 router = Router(tags=["me"])
 
@@ -18,6 +21,23 @@ class MeOut(Schema):
     notify_by_email: bool
 
 
+class MeIn(Schema):
+    name: str | None = Field(default=None, max_length=150)
+    notify_by_email: bool | None = None
+
+
 @router.get("/me", response=MeOut, summary="The signed-in account")
 def me(request: HttpRequest) -> object:
     return request.user
+
+
+@router.patch("/me", response=MeOut, summary="Change your name or email notifications")
+def me_update(request: HttpRequest, payload: MeIn) -> object:
+    user = request.user
+    return user_update_preferences(
+        user=user,
+        name=payload.name if payload.name is not None else user.name,
+        notify_by_email=payload.notify_by_email
+        if payload.notify_by_email is not None
+        else user.notify_by_email,
+    )

@@ -80,5 +80,12 @@ def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    codes = {403: "forbidden", 405: "method_not_allowed", 429: "rate_limited"}
+    if exc.status_code == 403 and "CSRF" in str(exc):
+        return error_response(
+            request,
+            403,
+            "csrf_failed",
+            "The page's security token is missing or stale: reload and try again.",
+        )
+    codes = {403: "forbidden", 429: "rate_limited"}
     return error_response(request, exc.status_code, codes.get(exc.status_code, "error"), str(exc))

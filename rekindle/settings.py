@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "rekindle.middleware.DomainErrorMiddleware",
     "social_django.middleware.SocialAuthExceptionMiddleware",
     # Axes last, as its docs require, so it sees the outcome of authentication.
     "axes.middleware.AxesMiddleware",
@@ -156,13 +157,15 @@ if REDIS_URL:
     }
 else:
     # kombu's filesystem transport: no server, several queues, state under var/queue.
-    for _sub in ("in", "processed"):
+    for _sub in ("in", "processed", "control"):
         (QUEUE_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(QUEUE_DIR / "in"),
         "data_folder_out": str(QUEUE_DIR / "in"),
         "processed_folder": str(QUEUE_DIR / "processed"),
+        # Exchange tables (broadcasts such as remote control), else written to the cwd.
+        "control_folder": str(QUEUE_DIR / "control"),
         "store_processed": False,
     }
 
@@ -390,5 +393,3 @@ DJSTRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # Static files come straight from static/ while developing (no collectstatic needed).
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
-# Django 6 makes https the default scheme of URLField; opt in now (dj-stripe's admin uses it).
-FORMS_URLFIELD_ASSUME_HTTPS = True

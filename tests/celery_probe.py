@@ -19,3 +19,10 @@ PROBE_KEY = "tests:celery-probe"
 def record(marker: str, sleep_s: float = 0.0) -> None:
     time.sleep(sleep_s)
     redis.Redis.from_url(settings.REDIS_URL).rpush(PROBE_KEY, marker)
+
+
+@shared_task(name="tests.touch")
+def touch(path: str, marker: str) -> None:
+    """Writes a file: for workers that run without Redis (the embedded default)."""
+    with open(path, "w") as fh:
+        fh.write(marker)

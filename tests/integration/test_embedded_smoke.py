@@ -1,0 +1,139 @@
+"""The embedded default boots as real processes with no external server.
+
+A fresh var/ folder, no DATABASE_URL or REDIS_URL: migrate on SQLite, start gunicorn and a
+Celery worker on the filesystem transport, then use the site over HTTP like a person would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _embedded_env(var_dir: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update({"REKINDLE_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "text"})
+    return env
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer in {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory) -> Iterator[tuple[str, dict[str, str], Path]]:
+    var_dir = tmp_path_factory.mktemp("embedded-var")
+    env = _embedded_env(var_dir)
+    for args in (["migrate", "--noinput"], ["createcachetable"], ["ensure_demo_user"]):
+        subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True
+        )
+    port = _free_port()
+    web = subprocess.Popen(
+        [str(BIN / "gunicorn"), "rekindle.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--threads", "4"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "rekindle", "worker", "--queues", "priority,standard",
+         "--pool", "solo", "--include", "tests.celery_probe", "--loglevel", "INFO"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{base}/healthz", web)
+        yield base, env, var_dir
+    finally:
+        for proc in (web, worker):
+            proc.terminate()
+            proc.wait(timeout=20)
+    assert (var_dir / "rekindle.sqlite3").exists()
+
+
+def test_embedded_worker_runs_tasks_from_the_filesystem_queue(embedded):
+    _, env, var_dir = embedded
+    target = var_dir / "probe.txt"
+    send = (
+        "import rekindle, django; django.setup(); from tests.celery_probe import touch; "
+        f"touch.apply_async(args=[{str(target)!r}, 'ran'], queue='standard')"
+    )
+    subprocess.run([sys.executable, "-c", send], cwd=ROOT, env=env, check=True, capture_output=True)
+    deadline = time.monotonic() + 30
+    while not target.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert target.read_text() == "ran"
+
+
+def test_embedded_server_answers_health_and_home(embedded):
+    embedded, _, _ = embedded
+    assert requests.get(f"{embedded}/healthz", timeout=5).json() == {"status": "ok"}
+    home = requests.get(f"{embedded}/", timeout=5)
+    assert home.status_code == 200
+    assert "Bring your family photos back to life" in home.text
+    assert requests.get(f"{embedded}/static/css/app.css", timeout=5).status_code == 200
+
+
+def test_embedded_readiness_checks_sqlite_filesystem_queue_and_local_storage(embedded):
+    embedded, _, _ = embedded
+    response = requests.get(f"{embedded}/readyz", timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "ok"}
+
+
+def test_embedded_sign_up_then_sign_in(embedded):
+    embedded, _, _ = embedded
+    browser = requests.Session()
+    page = browser.get(f"{embedded}/accounts/signup/", timeout=5)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    created = browser.post(
+        f"{embedded}/accounts/signup/",
+        data={"csrfmiddlewaretoken": token, "email": "new@example.com",
+              "password1": "a-long-pass-phrase", "password2": "a-long-pass-phrase"},
+        headers={"Referer": f"{embedded}/accounts/signup/"}, timeout=10,
+    )  # fmt: skip
+    assert created.status_code == 200
+    assert "Welcome to Rekindle" in created.text
+
+    fresh = requests.Session()
+    page = fresh.get(f"{embedded}/accounts/login/", timeout=5)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    signed_in = fresh.post(
+        f"{embedded}/accounts/login/",
+        data={"csrfmiddlewaretoken": token, "username": "new@example.com", "password": "a-long-pass-phrase"},
+        headers={"Referer": f"{embedded}/accounts/login/"}, timeout=10,
+    )  # fmt: skip
+    assert signed_in.status_code == 200
+    assert fresh.get(f"{embedded}/accounts/", timeout=5).url.endswith("/accounts/")
