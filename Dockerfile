@@ -1,0 +1,14 @@
+# The web/worker/beat image (the GPU worker has its own: processing/runpod_worker/Dockerfile).
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+    && rm -rf /var/lib/apt/lists/*
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+RUN DEBUG=true python manage.py collectstatic --noinput
+RUN useradd --create-home rekindle && mkdir -p /app/var && chown rekindle /app/var
+USER rekindle
+EXPOSE 8000
+CMD ["gunicorn", "rekindle.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--access-logfile", "-"]
