@@ -3,13 +3,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from rekindle import health, views
+from rekindle import health, pwa, views
 from rekindle.api import api
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("sw.js", pwa.service_worker, name="service_worker"),
+    path("manifest.webmanifest", pwa.manifest, name="manifest"),
+    path("offline/", pwa.offline, name="offline"),
     path("accounts/", include("accounts.urls")),
     path("auth/", include("social_django.urls", namespace="social")),
     path("api/v1/", api.urls),

@@ -1,0 +1,32 @@
+// Rekindle service worker. APP_SHELL, CACHE_VERSION and OFFLINE_URL are prepended by the
+// server (rekindle/pwa.py). Pages: always the network (they are private and change), with
+// the offline page as the fallback. Only /static/ files are cached: private media, API
+// answers and share pages never touch the cache.
+const SHELL_CACHE = `rekindle-shell-${CACHE_VERSION}`;
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches.open(SHELL_CACHE).then((cache) => cache.addAll(APP_SHELL)).then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((keys) => Promise.all(keys.filter((k) => k.startsWith("rekindle-") && k !== SHELL_CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+  if (request.mode === "navigate") {
+    event.respondWith(fetch(request).catch(() => caches.match(OFFLINE_URL)));
+  } else if (url.pathname.startsWith("/static/")) {
+    event.respondWith(caches.match(request).then((hit) => hit || fetch(request)));
+  }
+});
