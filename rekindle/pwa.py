@@ -24,6 +24,7 @@ APP_SHELL_STATIC = [
     "css/app.css",
     "vendor/htmx.min.js",
     "js/app.js",
+    "js/upload-queue.js",
     "icons/icon.svg",
     "icons/icon-192.png",
 ]
@@ -47,6 +48,7 @@ def _build_service_worker() -> str:
         f"const APP_SHELL = {json.dumps(shell)};\n"
         f"const CACHE_VERSION = {json.dumps(digest.hexdigest()[:12])};\n"
         f"const OFFLINE_URL = {json.dumps(reverse('offline'))};\n"
+        f"const QUEUE_SCRIPT = {json.dumps(static('js/upload-queue.js'))};\n"
     )
     return header + _read_static(SW_SOURCE).decode()
 

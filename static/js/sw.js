@@ -3,6 +3,7 @@
 // the offline page as the fallback. Only /static/ files are cached: private media, API
 // answers and share pages never touch the cache.
 const SHELL_CACHE = `rekindle-shell-${CACHE_VERSION}`;
+importScripts(QUEUE_SCRIPT); // self.RekindleQueue: photos captured offline, in IndexedDB
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
@@ -29,4 +30,16 @@ self.addEventListener("fetch", (event) => {
   } else if (url.pathname.startsWith("/static/")) {
     event.respondWith(caches.match(request).then((hit) => hit || fetch(request)));
   }
+});
+
+// Background Sync: send the photos captured offline once the browser is back online, then
+// tell open pages so they can update their "waiting to upload" list.
+self.addEventListener("sync", (event) => {
+  if (event.tag !== "rekindle-uploads") return;
+  event.waitUntil(
+    self.RekindleQueue.flush().then(async (results) => {
+      if (results.some((r) => r.offline)) throw new Error("still offline"); // the browser retries later
+      for (const client of await self.clients.matchAll()) client.postMessage("uploads-flushed");
+    }),
+  );
 });
