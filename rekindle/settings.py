@@ -393,3 +393,15 @@ DJSTRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 # Static files come straight from static/ while developing (no collectstatic needed).
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Processing engines ---------------------------------------------------------------
+
+# Which engine runs jobs: "local" (classical OpenCV, no GPU: the embedded default) or "runpod".
+ENGINE = env.str("ENGINE", default="local")
+# RunPod credentials and our serverless endpoint (processing/runpod_worker); empty = not set up.
+RUNPOD_API_KEY = env.str("RUNPOD_API_KEY", default="")
+RUNPOD_ENDPOINT_ID = env.str("RUNPOD_ENDPOINT_ID", default="")
+# Where the runpod SDK sends requests; set it to the local RunPod-compatible server in tests.
+RUNPOD_ENDPOINT_BASE_URL = env.str("RUNPOD_ENDPOINT_BASE_URL", default="https://api.runpod.ai/v2")
+# Dollars per billed GPU-second (RunPod serverless flex, 80 GB H100 class) for job costs.
+RUNPOD_GPU_RATE_PER_SECOND = env.float("RUNPOD_GPU_RATE_PER_SECOND", default=0.00116)

@@ -1,0 +1,352 @@
+"""The local engine: classical OpenCV restoration that runs anywhere, no GPU, no model.
+
+It measures the photo first (grain, fading, colour cast, dust and scratch density, softness)
+and only applies a step when the measurement says the photo needs it, scaled by how much it
+needs it. A clean photo therefore comes back nearly unchanged: over-smoothed "plastic"
+results are what people dislike most in other restorers.
+
+Steps, in order: denoise (non-local means on lightness, light blur on colour) → dust and
+scratch repair (top-hat detection on lightness + inpainting) → colour cast / faded colour
+recovery (per-channel percentile stretch) → contrast (levels + CLAHE on lightness) → gentle
+unsharp mask. Colourizing a grayscale photo is beyond a classical pipeline: it applies a warm,
+lightness-dependent tint and says so in the result notes.
+
+Pure numpy/OpenCV, no Django: the RunPod worker's "local" backend runs this same code.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from processing.engines.base import EngineRequest, EngineResult, Kind
+from processing.engines.codec import resize_to_fit
+
+NAME = "local"
+MODEL = "opencv-classical"
+
+NOTE_NO_HINTS = "The local engine cannot use colour hints; they were ignored."
+NOTE_TINT = (
+    "The local engine cannot colourize: it applied a classical warm tint to the black-and-white photo."
+)
+NOTE_ALREADY_COLOUR = "The photo already has colour, so the local engine kept its own colours."
+
+# Gates (0-255 units on lightness). Below NOISE_GATE grain is left alone: denoising a clean
+# photo only blurs it.
+NOISE_GATE = 3.0
+# A print whose darkest tones (1st percentile of lightness) are lighter than this has faded:
+# clean photos, even soft or dark ones, keep blacks below it (engine_eval shows 0-27).
+FADE_BLACK = 30.0
+# Mid-tone colour that varies independently of lightness (Lab units); below this the photo is
+# black and white, possibly toned or yellowed.
+MONO_CHROMA = 3.0
+# Fraction of pixels flagged as dust/scratch before we inpaint; fewer is fine detail.
+DEFECT_GATE = 0.0005
+# Largest dust speck or scratch width we look for, in pixels at 720p.
+DEFECT_KERNEL = 11
+# Largest dust speck, in pixels at 720p, and how elongated a stroke must be to be a scratch.
+SPECK_AREA = 160
+LINE_ELONGATION = 4.0
+# A mark must be this many times stronger than the texture around it to count as dirt.
+SURROUND_RATIO = 5.0
+# Soft photos (strongest detail small against the tonal range) get more sharpening.
+SOFT_SHARPNESS = 0.35
+
+
+@dataclass
+class Measurements:
+    """What the engine found in a photo before deciding what to do with it."""
+
+    noise_sigma: float
+    black: float = 0.0
+    white: float = 255.0
+    cast: float = 0.0
+    chroma: float = 0.0
+    defect_fraction: float = 0.0
+    sharpness: float = 0.0
+    steps: list[str] = field(default_factory=list)
+
+    @property
+    def monochrome(self) -> bool:
+        return self.chroma < MONO_CHROMA
+
+    @property
+    def fade(self) -> float:
+        """0 (not faded) to 1 (badly faded), from how far the blacks have lifted."""
+        return (
+            float(np.clip((self.black - FADE_BLACK + 8.0) / 20.0, 0.0, 1.0))
+            if self.black >= FADE_BLACK
+            else 0.0
+        )
+
+
+def estimate_noise(gray: np.ndarray) -> float:
+    """Grain level (Gaussian sigma, 0-255) from the finest Haar wavelet band.
+
+    The median absolute value of the diagonal detail band divided by 0.6745 (Donoho) ignores
+    the few large coefficients that edges make, so texture and edges barely raise it.
+    """
+    g = gray.astype(np.float32)
+    h, w = (g.shape[0] // 2) * 2, (g.shape[1] // 2) * 2
+    g = g[:h, :w]
+    diagonal = (g[0::2, 0::2] - g[0::2, 1::2] - g[1::2, 0::2] + g[1::2, 1::2]) / 2.0
+    return float(np.median(np.abs(diagonal)) / 0.6745)
+
+
+def lightness_of(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[:, :, 0]
+
+
+def measure_tone(image: np.ndarray, m: Measurements) -> None:
+    """Fill in black and white points, colour cast and true colourfulness of ``image``."""
+    small = (
+        cv2.resize(image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        if min(image.shape[:2]) > 400
+        else image
+    )
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
+    lightness = lab[:, :, 0]
+    m.black, m.white = (float(v) for v in np.percentile(lightness, (1, 99)))
+    # Cast: how far apart the channels' own black and white points are. A yellowed print has
+    # blue far below red at both ends.
+    low = np.percentile(small.reshape(-1, 3), 1, axis=0)
+    high = np.percentile(small.reshape(-1, 3), 99, axis=0)
+    m.cast = float(max(np.ptp(low), np.ptp(high)))
+    # Colourfulness: a and b around their mean *for each lightness level*, so a toned or
+    # yellowed black-and-white print (whose colour depends only on lightness) counts as none.
+    a = lab[:, :, 1].astype(np.float32).ravel()
+    b = lab[:, :, 2].astype(np.float32).ravel()
+    bins = (lightness.ravel() // 16).astype(np.int64)
+    counts = np.maximum(np.bincount(bins, minlength=16), 1)
+    mean_a = np.bincount(bins, a, minlength=16) / counts
+    mean_b = np.bincount(bins, b, minlength=16) / counts
+    m.chroma = float(np.hypot(a - mean_a[bins], b - mean_b[bins]).mean())
+
+
+def measure(image: np.ndarray) -> Measurements:
+    """Measure grain, black/white points, cast and colourfulness of an RGB uint8 photo."""
+    m = Measurements(noise_sigma=estimate_noise(lightness_of(image)))
+    measure_tone(image, m)
+    return m
+
+
+def denoise(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Non-local means on lightness (strength follows the grain), a light blur on colour."""
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    # h near sigma removes grain but keeps texture; small windows keep a 720p photo well under a second.
+    lab[:, :, 0] = cv2.fastNlMeansDenoising(
+        lab[:, :, 0], None, h=float(min(sigma * 1.1, 30.0)), templateWindowSize=5, searchWindowSize=17
+    )
+    chroma_sigma = min(0.6 + sigma / 8.0, 3.0)
+    lab[:, :, 1] = cv2.GaussianBlur(lab[:, :, 1], (0, 0), chroma_sigma)
+    lab[:, :, 2] = cv2.GaussianBlur(lab[:, :, 2], (0, 0), chroma_sigma)
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+def detect_defects(image: np.ndarray, noise_sigma: float) -> np.ndarray:
+    """Mask (uint8 0/255) of dust specks and thin scratches.
+
+    A morphological top-hat isolates small bright and dark marks; a mark counts only when it
+    stands far above the tonal range, far above the fine texture around it (real detail such
+    as hair or foliage sits among similar detail, dust on a cheek does not), and is either a
+    small speck or a thin line.
+    """
+    lightness = lightness_of(image)
+    scale = max(image.shape[:2]) / 720
+    size = max(5, round(DEFECT_KERNEL * scale) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    tophat = np.maximum(
+        cv2.morphologyEx(lightness, cv2.MORPH_TOPHAT, kernel),
+        cv2.morphologyEx(lightness, cv2.MORPH_BLACKHAT, kernel),
+    )
+    p1, p99 = np.percentile(lightness, (1, 99))
+    threshold = max(4.0 * noise_sigma, 0.22 * float(p99 - p1), 20.0)
+    texture = cv2.medianBlur(tophat, max(11, round(21 * scale) | 1)).astype(np.float32)
+    mask = ((tophat > threshold) & (tophat > 4.0 * texture + 8.0)).astype(np.uint8) * 255
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:
+        return mask
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    speck = area <= SPECK_AREA * scale * scale
+    # A scratch is a thin stroke; thin real structure (a lattice, branches) forms networks
+    # whose second moments are far less elongated.
+    line = (
+        (extent >= 12 * scale)
+        & (area <= extent * 3.5 * max(1.0, scale))
+        & (elongation(labels, count) >= LINE_ELONGATION)
+    )
+    # Marks must also stand out from the texture around them: among busy real detail
+    # inpainting would erase picture, not dirt. The surroundings are judged with the marks
+    # themselves smoothed away (opening then closing), so a scratch does not excuse itself.
+    background = cv2.morphologyEx(
+        cv2.morphologyEx(lightness, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, kernel
+    )
+    background = background.astype(np.float32)
+    win = (max(9, round(15 * scale)),) * 2
+    mean = cv2.blur(background, win)
+    busyness = np.sqrt(np.maximum(cv2.blur(background * background, win) - mean * mean, 0.0))
+    ids = labels.ravel()
+    peak = np.zeros(count, np.float32)
+    np.maximum.at(peak, ids, tophat.ravel().astype(np.float32))
+    surround = np.bincount(ids, busyness.ravel(), minlength=count) / np.maximum(area, 1)
+    keep = (speck | line) & (peak > SURROUND_RATIO * surround)
+    keep[0] = False
+    mask = np.where(keep[labels], 255, 0).astype(np.uint8)
+    # Antialiased edges of a mark are lighter than its core: grow the mask to cover them.
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+
+
+def elongation(labels: np.ndarray, count: int) -> np.ndarray:
+    """Per connected component, the ratio of its long to short axis (from second moments)."""
+    ys, xs = np.nonzero(labels)
+    ids = labels[ys, xs]
+    n = np.maximum(np.bincount(ids, minlength=count), 1).astype(np.float64)
+    mx = np.bincount(ids, xs, minlength=count) / n
+    my = np.bincount(ids, ys, minlength=count) / n
+    dx, dy = xs - mx[ids], ys - my[ids]
+    sxx = np.bincount(ids, dx * dx, minlength=count) / n + 1 / 12
+    syy = np.bincount(ids, dy * dy, minlength=count) / n + 1 / 12
+    sxy = np.bincount(ids, dx * dy, minlength=count) / n
+    spread = np.sqrt(((sxx - syy) / 2) ** 2 + sxy**2)
+    major, minor = (sxx + syy) / 2 + spread, (sxx + syy) / 2 - spread
+    return np.sqrt(major / np.maximum(minor, 1e-6))
+
+
+def stretch_lut(
+    low: float, high: float, strength: float, out_low: float = 3.0, out_high: float = 252.0
+) -> np.ndarray:
+    """A lookup table mapping [low, high] onto [out_low, out_high], blended with identity."""
+    identity = np.arange(256, dtype=np.float32)
+    stretched = (identity - low) * ((out_high - out_low) / max(1.0, high - low)) + out_low
+    return np.clip((1 - strength) * identity + strength * stretched, 0, 255).astype(np.uint8)
+
+
+def correct_colour(image: np.ndarray, strength: float) -> np.ndarray:
+    """Per-channel black/white point stretch: removes a cast and revives faded dyes together."""
+    out = np.empty_like(image)
+    for c in range(3):
+        low, high = np.percentile(image[:, :, c], (0.5, 99.5))
+        out[:, :, c] = cv2.LUT(image[:, :, c], stretch_lut(float(low), float(high), strength))
+    return out
+
+
+def neutralise(image: np.ndarray, strength: float) -> np.ndarray:
+    """Take the yellowing out of a black-and-white print (its colour is only age)."""
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    for c in (1, 2):
+        lab[:, :, c] = cv2.addWeighted(
+            lab[:, :, c], 1 - strength, np.full_like(lab[:, :, c], 128), strength, 0
+        )
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+def restore_contrast(image: np.ndarray, strength: float) -> np.ndarray:
+    """Levels stretch of lightness, then mild CLAHE for the local contrast fading took."""
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    lightness = lab[:, :, 0]
+    low, high = np.percentile(lightness, (0.5, 99.5))
+    lightness = cv2.LUT(lightness, stretch_lut(float(low), float(high), strength))
+    amount = 0.35 * strength
+    if amount > 0.05:
+        tiles = max(2, round(max(image.shape[:2]) / 160))
+        clahe = cv2.createCLAHE(clipLimit=1.5, tileGridSize=(tiles, tiles))
+        lightness = cv2.addWeighted(lightness, 1 - amount, clahe.apply(lightness), amount, 0)
+    lab[:, :, 0] = lightness
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+def sharpen(image: np.ndarray, amount: float) -> np.ndarray:
+    """Unsharp mask on lightness only (sharpening colour makes colour halos)."""
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    lightness = lab[:, :, 0]
+    blurred = cv2.GaussianBlur(lightness, (0, 0), 1.2)
+    lab[:, :, 0] = cv2.addWeighted(lightness, 1 + amount, blurred, -amount, 0)
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+def measure_sharpness(image: np.ndarray) -> float:
+    """Strongest local detail relative to the tonal range; soft (blurred) photos score low."""
+    lightness = lightness_of(image)
+    laplacian = np.abs(cv2.Laplacian(lightness, cv2.CV_32F, ksize=1))
+    p1, p99 = np.percentile(lightness, (1, 99))
+    return float(np.percentile(laplacian, 99.5) / max(20.0, float(p99 - p1)))
+
+
+def tint(image: np.ndarray) -> np.ndarray:
+    """A warm, lightness-dependent tint for a black-and-white photo (the classical stand-in for
+    colour): brown-black shadows, warm mid-tones, cream highlights."""
+    lightness = lightness_of(image).astype(np.float32)
+    t = lightness / 255.0
+    # Most colour in the mid-tones, little in deep shadow and paper white.
+    midtones = 4.0 * t * (1.0 - t)
+    a = 128.0 + 3.0 + 5.0 * midtones
+    b = 128.0 + 8.0 + 16.0 * midtones
+    lab = cv2.merge([lightness, a, b]).astype(np.uint8)
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+def restore(image: np.ndarray) -> tuple[np.ndarray, Measurements]:
+    """The gated restoration pipeline; returns the result and what it measured and did."""
+    m = Measurements(noise_sigma=estimate_noise(lightness_of(image)))
+    work = image
+    residual_noise = m.noise_sigma
+    if m.noise_sigma > NOISE_GATE:
+        work = denoise(work, m.noise_sigma)
+        m.steps.append("denoise")
+        residual_noise = estimate_noise(lightness_of(work))
+    mask = detect_defects(work, residual_noise)
+    m.defect_fraction = float(np.count_nonzero(mask)) / mask.size
+    if m.defect_fraction > DEFECT_GATE:
+        work = cv2.inpaint(work, mask, 3, cv2.INPAINT_TELEA)
+        m.steps.append("dust_and_scratches")
+    # Tone is measured on the cleaned photo: white scratches and black dust would otherwise
+    # pass for its white and black points.
+    measure_tone(work, m)
+    if m.fade > 0:
+        # A black-and-white print's colour is only age; a colour print's cast hides its dyes.
+        work = neutralise(work, m.fade) if m.monochrome else correct_colour(work, m.fade)
+        m.steps.append("colour")
+        work = restore_contrast(work, m.fade)
+        m.steps.append("contrast")
+    m.sharpness = measure_sharpness(work)
+    amount = 0.5 if "denoise" in m.steps else 0.0
+    if m.sharpness < SOFT_SHARPNESS:
+        amount = max(amount, 0.7)
+    if amount:
+        work = sharpen(work, amount)
+        m.steps.append("sharpen")
+    return work, m
+
+
+class LocalEngine:
+    """Engine protocol implementation for the classical pipeline."""
+
+    name = NAME
+
+    def run(self, request: EngineRequest) -> EngineResult:
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        image = resize_to_fit(request.image, request.max_size)
+        notes: list[str] = []
+        if request.kind.restores:
+            image, _ = restore(image)
+        if request.kind.colourizes:
+            if measure(image).monochrome:
+                image = tint(image)
+                notes.append(NOTE_TINT)
+            else:
+                notes.append(NOTE_ALREADY_COLOUR)
+        if request.hints:
+            notes.append(NOTE_NO_HINTS)
+        usage = {
+            "seconds": time.perf_counter() - started,
+            "gpu_seconds": 0.0,
+            "cpu_seconds": time.thread_time() - cpu_started,
+        }
+        return EngineResult(image=image, engine=NAME, usage=usage, notes=notes, model=MODEL)
+
+
+__all__ = ["NAME", "Kind", "LocalEngine", "Measurements", "measure", "restore", "tint"]

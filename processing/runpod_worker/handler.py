@@ -1,0 +1,138 @@
+"""RunPod serverless handler for Rekindle: ``handler(job)`` takes ``{"id", "input"}`` and
+returns the output dict, or ``{"error": ...}`` (see schema.error_output) for a job it cannot do.
+
+The model backend is loaded once, when this module is imported (RunPod starts a worker, the
+worker imports the handler, then serves many jobs). Run as a worker with
+``python -u -m processing.runpod_worker.handler``.
+
+Output: ``image_b64`` (PNG) or, when the input gave presigned result URLs, ``image_url``;
+plus ``width``, ``height``, ``gpu_seconds``, ``seconds``, ``model``, ``backend``, ``notes``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import requests
+from pydantic import ValidationError
+
+from processing.engines.base import EngineError, EngineRequest, Kind
+from processing.engines.codec import (
+    ImageDecodeError,
+    decode_b64,
+    decode_image,
+    encode_b64,
+    encode_png,
+    resize_to_fit,
+)
+from processing.engines.prompts import NOTE_HINTS_UNUSED, instruction_for
+from processing.runpod_worker.align import AlignmentFailed
+from processing.runpod_worker.backends import Backend, load_backend
+from processing.runpod_worker.schema import JobInput, error_output
+
+logger = logging.getLogger(__name__)
+
+# Photos are at most 50 MB when uploaded and much smaller after preprocessing.
+MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
+HTTP_TIMEOUT = (10, 60)
+
+BACKEND: Backend = load_backend(os.environ.get("REKINDLE_MODEL_BACKEND", "local"))
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        where = ".".join(str(p) for p in item.get("loc", ())) or "input"
+        parts.append(f"{where}: {item.get('msg', 'invalid')}")
+    return "Invalid input: " + "; ".join(parts)
+
+
+def _download(url: str) -> bytes:
+    with requests.get(url, timeout=HTTP_TIMEOUT, stream=True) as response:
+        response.raise_for_status()
+        chunks, total = [], 0
+        for chunk in response.iter_content(chunk_size=1 << 16):
+            total += len(chunk)
+            if total > MAX_DOWNLOAD_BYTES:
+                raise ValueError("image too large")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def handler(job: dict[str, Any], backend: Backend | None = None) -> dict[str, Any]:
+    """Run one job; never raises for anything a job can cause."""
+    backend = backend or BACKEND
+    started = time.perf_counter()
+    raw = job.get("input") if isinstance(job, dict) else None
+    if not isinstance(raw, dict):
+        return error_output("bad_input", "Invalid input: the job has no input object.")
+    try:
+        params = JobInput.model_validate(raw)
+    except ValidationError as exc:
+        return error_output("bad_input", _describe(exc))
+
+    try:
+        if params.image_b64 is not None:
+            image = decode_b64(params.image_b64)
+        else:
+            image = decode_image(_download(params.image_url or ""))
+    except ImageDecodeError:
+        return error_output("bad_image", "The photo could not be read as an image.")
+    except (requests.RequestException, ValueError) as exc:
+        return error_output("download_failed", f"The photo could not be downloaded ({type(exc).__name__}).")
+
+    try:
+        request = EngineRequest(
+            image=image, kind=Kind(params.kind), max_size=params.max_size, hints=params.hints,
+            seed=params.seed, job_ref=params.job_ref,
+        )  # fmt: skip
+    except EngineError as exc:
+        return error_output("bad_image", exc.message)
+    reference = resize_to_fit(request.image, request.max_size)
+    instruction = params.instruction or instruction_for(request.kind, request.hints)
+
+    try:
+        output = backend.run(
+            reference, kind=request.kind, instruction=instruction, seed=request.seed, hints=request.hints
+        )
+    except AlignmentFailed:
+        return error_output("alignment_failed", "The restored picture could not be lined up with the photo.")
+    except Exception:
+        logger.exception("backend failed on job %s", job.get("id"))
+        return error_output("worker_error", "The GPU worker failed while processing the photo.")
+
+    notes = list(output.notes)
+    if request.hints and not request.kind.colourizes:
+        notes.append(NOTE_HINTS_UNUSED)
+    result = {
+        "width": int(output.image.shape[1]),
+        "height": int(output.image.shape[0]),
+        "gpu_seconds": round(output.gpu_seconds, 3),
+        "model": output.model,
+        "backend": backend.name,
+        "notes": notes,
+        "format": "png",
+    }
+    if params.result_put_url:
+        try:
+            response = requests.put(
+                params.result_put_url, data=encode_png(output.image), headers={"Content-Type": "image/png"},
+                timeout=HTTP_TIMEOUT,
+            )  # fmt: skip
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            return error_output("upload_failed", f"The result could not be uploaded ({type(exc).__name__}).")
+        result["image_url"] = params.result_get_url
+    else:
+        result["image_b64"] = encode_b64(output.image)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover - runs inside the RunPod worker image
+    import runpod
+
+    runpod.serverless.start({"handler": handler})
