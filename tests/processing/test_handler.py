@@ -160,3 +160,24 @@ def test_a_backend_crash_is_a_retryable_worker_error(astronaut: np.ndarray) -> N
     assert error["code"] == "worker_error"
     assert error["retryable"] is True
     assert json.loads(output["error"])["message"]
+
+
+def test_the_worker_imports_without_django_torch_or_diffusers() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "for name in ('django', 'torch', 'diffusers'): sys.modules[name] = None\n"
+        "import processing.runpod_worker.handler as h\n"
+        "print(h.BACKEND.name)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {"PATH": "/usr/bin:/bin", "REKINDLE_MODEL_BACKEND": "local"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "local"
