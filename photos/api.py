@@ -1,5 +1,159 @@
-"""Photos API."""
+"""Photos API: upload (multipart or presigned S3), list, get, re-crop, delete, corner detection."""
 
-from ninja import Router
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import File, Form, Router, Schema, Status
+from ninja.files import UploadedFile
+from ninja.pagination import PageNumberPagination, paginate
+from ninja.throttling import UserRateThrottle
+from pydantic import Field
+
+from photos import imaging
+from photos.models import Photo
+from photos.selectors import photo_get_for_user, photo_list_for_user
+from photos.services import (
+    check_size,
+    photo_complete,
+    photo_delete,
+    photo_presign,
+    photo_recrop,
+    photo_upload,
+    refusal,
+)
+from photos.storage import media_url
 
 router = Router(tags=["photos"])
+
+
+class UploadThrottle(UserRateThrottle):
+    """Uploads per person (photos and presigned slots), on the shared cache."""
+
+    scope = "photo-upload"
+
+    def __init__(self) -> None:
+        super().__init__(settings.PHOTO_UPLOAD_RATE)
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        # Read the rate on each request, so a changed setting applies without a restart.
+        self.rate = settings.PHOTO_UPLOAD_RATE
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request)
+
+
+class PhotoOut(Schema):
+    id: int
+    status: str
+    source: str
+    width: int | None
+    height: int | None
+    is_grayscale: bool
+    quad: list[list[float]] | None
+    quad_source: str
+    quad_confidence: float
+    error: str
+    thumbnail_url: str | None
+    image_url: str | None
+    created_at: datetime
+
+    @staticmethod
+    def resolve_thumbnail_url(photo: Photo) -> str | None:
+        return media_url(photo.thumbnail.name) if photo.thumbnail else None
+
+    @staticmethod
+    def resolve_image_url(photo: Photo) -> str | None:
+        return media_url(photo.image.name) if photo.image else None
+
+
+class PresignIn(Schema):
+    content_type: str = Field(max_length=100)
+    name: str = Field(default="", max_length=255)
+    quad: list[list[float]] | None = None
+    source: str | None = None
+
+
+class PresignOut(Schema):
+    photo: PhotoOut
+    upload: dict[str, Any]
+
+
+class CropIn(Schema):
+    quad: list[list[float]]
+
+
+class DetectOut(Schema):
+    found: bool
+    quad: list[list[float]] | None
+    confidence: float
+
+
+@router.post("", response={201: PhotoOut}, throttle=[UploadThrottle()], summary="Upload a photo (multipart)")
+def upload_photo(
+    request: HttpRequest,
+    file: File[UploadedFile],
+    quad: Form[str | None] = None,
+    source: Form[str | None] = None,
+) -> Status:
+    photo = photo_upload(
+        user=request.user, file=file, size=file.size, name=file.name, quad=quad, source=source
+    )
+    return Status(201, photo)
+
+
+@router.post(
+    "/presign", response={201: PresignOut}, throttle=[UploadThrottle()], summary="Start a direct S3 upload"
+)
+def presign_photo(request: HttpRequest, payload: PresignIn) -> Status:
+    photo, post = photo_presign(
+        user=request.user,
+        content_type=payload.content_type,
+        quad=payload.quad,
+        source=payload.source,
+        name=payload.name,
+    )
+    return Status(201, {"photo": photo, "upload": post})
+
+
+@router.post("/detect", response=DetectOut, throttle=[UploadThrottle()], summary="Find a print's corners")
+def detect_corners(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
+    """For the crop page: send a small copy (about 640 px) of the picture, get its corners."""
+    check_size(file.size)
+    try:
+        decoded = imaging.decode(file, need=(640, 640), margin=1.0)
+    except imaging.ImageRefused as exc:
+        raise refusal(exc) from exc
+    quad, confidence = imaging.detect_border(np.asarray(decoded.image))
+    found = quad is not None and confidence >= imaging.BORDER_CONFIDENCE_MIN
+    return {"found": found, "quad": quad if found else None, "confidence": confidence}
+
+
+@router.post("/{photo_id}/complete", response=PhotoOut, summary="Finish a direct S3 upload")
+def complete_photo(request: HttpRequest, photo_id: int) -> Photo:
+    return photo_complete(user=request.user, photo_id=photo_id)
+
+
+@router.post("/{photo_id}/crop", response=PhotoOut, summary="Straighten a ready photo again")
+def crop_photo(request: HttpRequest, photo_id: int, payload: CropIn) -> Photo:
+    return photo_recrop(user=request.user, photo_id=photo_id, quad=payload.quad)
+
+
+@router.get("", response=list[PhotoOut], summary="Your photos, newest first")
+@paginate(PageNumberPagination, page_size=24)
+def list_photos(request: HttpRequest) -> object:
+    return photo_list_for_user(user=request.user)
+
+
+@router.get("/{photo_id}", response=PhotoOut, summary="One of your photos")
+def get_photo(request: HttpRequest, photo_id: int) -> Photo:
+    return photo_get_for_user(user=request.user, photo_id=photo_id)
+
+
+@router.delete("/{photo_id}", response={204: None}, summary="Delete a photo, its results and files")
+def delete_photo(request: HttpRequest, photo_id: int) -> Status:
+    photo_delete(user=request.user, photo_id=photo_id)
+    return Status(204, None)

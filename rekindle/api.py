@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 from ninja.security import HttpBearer, django_auth
 
 from accounts.api import router as accounts_router
@@ -71,6 +71,16 @@ def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
         "not_authenticated",
         "Sign in, or send a valid personal token as 'Authorization: Bearer <token>'.",
     )
+
+
+@api.exception_handler(Throttled)
+def on_throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    response = error_response(
+        request, 429, "rate_limited", "Too many requests in a short time: please wait a little and try again."
+    )
+    if exc.wait:
+        response["Retry-After"] = str(int(exc.wait) + 1)
+    return response
 
 
 @api.exception_handler(Http404)

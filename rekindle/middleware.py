@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
 from rekindle.exceptions import DomainError, NotFound
@@ -29,3 +30,27 @@ class DomainErrorMiddleware:
             response = TemplateResponse(request, "error.html", {"error": exception}, status=exception.status)
             return response.render()
         return None
+
+
+# Multipart overhead on top of the largest photo we accept.
+BODY_OVERHEAD = 1024 * 1024
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse bodies larger than the biggest photo before Django reads them (413)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.PHOTO_MAX_BYTES
+        if length > limit + BODY_OVERHEAD:
+            message = f"This upload is {length / 2**20:.1f} MB; photos can be at most {limit // 2**20} MB."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"code": "too_large", "message": message}, status=413)
+            return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "rekindle.logging.RequestIdMiddleware",
+    "rekindle.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -405,3 +406,15 @@ RUNPOD_ENDPOINT_ID = env.str("RUNPOD_ENDPOINT_ID", default="")
 RUNPOD_ENDPOINT_BASE_URL = env.str("RUNPOD_ENDPOINT_BASE_URL", default="https://api.runpod.ai/v2")
 # Dollars per billed GPU-second (RunPod serverless flex, 80 GB H100 class) for job costs.
 RUNPOD_GPU_RATE_PER_SECOND = env.float("RUNPOD_GPU_RATE_PER_SECOND", default=0.00116)
+
+# --- Photos ---------------------------------------------------------------------------
+
+# Uploads per person per hour (photos and presigned slots), counted on the shared cache.
+PHOTO_UPLOAD_RATE = env.str("PHOTO_UPLOAD_RATE", default="60/h")
+# How long a presigned POST may be used, and when an upload never completed is removed.
+PHOTO_PRESIGN_EXPIRES_S = 15 * 60
+PHOTO_ABANDONED_AFTER_S = 24 * 60 * 60
+CELERY_BEAT_SCHEDULE["photos-cleanup-abandoned"] = {
+    "task": "photos.cleanup_abandoned",
+    "schedule": 60 * 60,
+}

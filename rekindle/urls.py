@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from photos.storage import media_serve
 from rekindle import health, pwa, views
 from rekindle.api import api
 
@@ -14,6 +15,8 @@ urlpatterns = [
     path("manifest.webmanifest", pwa.manifest, name="manifest"),
     path("offline/", pwa.offline, name="offline"),
     path("accounts/", include("accounts.urls")),
+    path("photos/", include("photos.urls")),
+    path("media/s/<str:token>/", media_serve, name="media_serve"),
     path("auth/", include("social_django.urls", namespace="social")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),

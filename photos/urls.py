@@ -1,0 +1,13 @@
+from django.urls import path
+
+from photos import views
+
+app_name = "photos"
+
+urlpatterns = [
+    path("", views.photo_library, name="library"),
+    path("new/", views.photo_new, name="new"),
+    path("<int:photo_id>/", views.photo_detail, name="detail"),
+    path("<int:photo_id>/crop/", views.photo_crop, name="crop"),
+    path("<int:photo_id>/delete/", views.photo_delete_view, name="delete"),
+]
