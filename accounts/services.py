@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiToken, User
+from credits.services import credits_grant_free_month
 from rekindle.exceptions import DomainError, NotFound
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ def user_signup(*, email: str, password: str | None, name: str = "") -> User:
             if password is None:
                 user.set_unusable_password()
                 user.save(update_fields=["password"])
+            # Every account starts with its first Free month of credits.
+            credits_grant_free_month(user=user)
     except IntegrityError as exc:  # a concurrent sign-up with the same address won the race
         raise EmailTaken(
             "An account with this email already exists. Sign in or reset your password."

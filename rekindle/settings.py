@@ -220,6 +220,8 @@ SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.social_user",
     # Only a verified email may attach to an existing account (no account takeover).
     "accounts.pipeline.associate_by_verified_email",
+    # A suspended account is neither linked nor signed in; the person is told why.
+    "accounts.pipeline.refuse_suspended",
     "accounts.pipeline.create_user",
     "social_core.pipeline.social_auth.associate_user",
     "social_core.pipeline.social_auth.load_extra_data",
@@ -418,3 +420,20 @@ CELERY_BEAT_SCHEDULE["photos-cleanup-abandoned"] = {
     "task": "photos.cleanup_abandoned",
     "schedule": 60 * 60,
 }
+
+# --- Credits --------------------------------------------------------------------------
+
+# Stripe price ids per plan/interval and pack ("remember_month", "forever_year", "topup_30"…),
+# from one JSON variable so test and live accounts differ only in configuration.
+STRIPE_PRICE_IDS: dict[str, str] = env.json("STRIPE_PRICE_IDS", default={})
+# Free members get their monthly credits on each sign-up anniversary; checked daily.
+CELERY_BEAT_SCHEDULE["credits-grant-free-months"] = {
+    "task": "credits.grant_free_months",
+    "schedule": 60 * 60 * 24,
+}
+
+# --- Social auth ----------------------------------------------------------------------
+
+# social-auth re-raises its errors when DEBUG is on; we always want the person sent back to
+# the sign-in page with the reason (SOCIAL_AUTH_LOGIN_ERROR_URL), in development too.
+SOCIAL_AUTH_RAISE_EXCEPTIONS = False

@@ -16,6 +16,7 @@ urlpatterns = [
     path("offline/", pwa.offline, name="offline"),
     path("accounts/", include("accounts.urls")),
     path("photos/", include("photos.urls")),
+    path("credits/", include("credits.urls")),
     path("media/s/<str:token>/", media_serve, name="media_serve"),
     path("auth/", include("social_django.urls", namespace="social")),
     path("api/v1/", api.urls),

@@ -5,20 +5,26 @@ from __future__ import annotations
 import factory
 
 from accounts.models import User
+from accounts.services import user_signup
 
 DEFAULT_PASSWORD = "correct-horse-battery-9"
 
 
 class UserFactory(factory.django.DjangoModelFactory):
+    """Accounts made the way every real account is made (so they start with 3 credits)."""
+
     class Meta:
         model = User
-        skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"person{n}@example.com")
     name = factory.Faker("name")
-    password = factory.PostGenerationMethodCall("set_password", DEFAULT_PASSWORD)
 
-    @factory.post_generation
-    def _save(self, create: bool, extracted: object, **kwargs: object) -> None:
-        if create:
-            self.save()
+    @classmethod
+    def _create(cls, model_class: type[User], *args: object, **kwargs: object) -> User:
+        password = kwargs.pop("password", DEFAULT_PASSWORD)
+        user = user_signup(email=kwargs.pop("email"), password=password, name=kwargs.pop("name", ""))
+        if kwargs:
+            for field, value in kwargs.items():
+                setattr(user, field, value)
+            user.save()
+        return user

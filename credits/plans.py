@@ -1,0 +1,101 @@
+"""Plans, top-up packs and job prices: the price list in one place.
+
+Prices are in US cents. Stripe price ids come from settings (environment), so the same code
+runs against test and live Stripe accounts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from rekindle.exceptions import DomainError
+
+FREE = "free"
+
+
+class UnknownPlan(DomainError):
+    code = "unknown_plan"
+    status = 422
+
+
+class UnknownKind(DomainError):
+    code = "unknown_kind"
+    status = 422
+
+
+@dataclass(frozen=True)
+class Plan:
+    slug: str
+    name: str
+    monthly_credits: int
+    monthly_price_cents: int
+    annual_price_cents: int
+
+    @property
+    def is_paid(self) -> bool:
+        return self.slug != FREE
+
+    @property
+    def monthly_price_display(self) -> str:
+        return f"${self.monthly_price_cents / 100:.2f}"
+
+    def stripe_price_id(self, interval: str) -> str:
+        return settings.STRIPE_PRICE_IDS.get(f"{self.slug}_{interval}", "")
+
+
+@dataclass(frozen=True)
+class TopUp:
+    slug: str
+    credits: int
+    price_cents: int
+
+    @property
+    def stripe_price_id(self) -> str:
+        return settings.STRIPE_PRICE_IDS.get(f"topup_{self.slug}", "")
+
+
+PLANS: dict[str, Plan] = {
+    p.slug: p
+    for p in (
+        Plan(FREE, "Free", 3, 0, 0),
+        Plan("remember", "Remember", 25, 999, 9588),
+        Plan("cherish", "Cherish", 60, 1999, 19188),
+        Plan("forever", "Forever", 150, 3999, 38388),
+    )
+}
+
+TOPUPS: dict[str, TopUp] = {
+    t.slug: t for t in (TopUp("10", 10, 499), TopUp("30", 30, 1299), TopUp("100", 100, 3999))
+}
+
+# Credits per job kind; animate and bring_together are priced for when they are offered.
+JOB_PRICES: dict[str, int] = {
+    "restore": 2,
+    "colourize": 3,
+    "restore_colourize": 4,
+    "animate": 8,
+    "bring_together": 6,
+}
+
+
+def plan_for(slug: str) -> Plan:
+    try:
+        return PLANS[slug]
+    except KeyError as exc:
+        raise UnknownPlan(f"There is no plan called “{slug}”.", plans=list(PLANS)) from exc
+
+
+def topup_for(slug: str) -> TopUp:
+    try:
+        return TOPUPS[slug]
+    except KeyError as exc:
+        raise UnknownPlan(f"There is no credit pack called “{slug}”.", packs=list(TOPUPS)) from exc
+
+
+def job_price(kind: str) -> int:
+    try:
+        return JOB_PRICES[kind]
+    except KeyError as exc:
+        raise UnknownKind(f"Unknown kind “{kind}”.", kinds=list(JOB_PRICES)) from exc

@@ -1,0 +1,12 @@
+"""Periodic credit work: monthly Free grants on each sign-up anniversary."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from credits.services import credits_grant_free_months_due
+
+
+@shared_task(name="credits.grant_free_months")
+def credits_grant_free_months_task() -> int:
+    return credits_grant_free_months_due()
