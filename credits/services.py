@@ -62,7 +62,8 @@ def _apply(
         new_balance = balance.balance + amount
         if new_balance < 0:
             raise InsufficientCredits(
-                f"This costs {-amount} credits and you have {balance.balance}. Buy credits or choose a cheaper option.",
+                f"This costs {-amount} credits and you have {balance.balance}. "
+                "Buy credits or choose a cheaper option.",
                 balance=balance.balance,
                 price=-amount,
             )

@@ -22,7 +22,7 @@ def test_ledger_api_is_paginated_and_only_mine(signed_in_client, user, other_use
     credits_charge(user=other_user, amount=2, job_id=2, reason="Someone else")
     body = signed_in_client.get("/api/v1/credits/ledger").json()
     assert body["count"] == 2
-    assert [r["reason"] for r in body["items"]][0] == "Restore of photo 1"
+    assert body["items"][0]["reason"] == "Restore of photo 1"
     assert all(r["reason"] != "Someone else" for r in body["items"])
 
 
