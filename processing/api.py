@@ -1,5 +1,93 @@
-"""Processing API."""
+"""Jobs API: create (202, charged), list, get, cancel."""
 
-from ninja import Router
+from __future__ import annotations
 
-router = Router(tags=["processing"])
+from datetime import datetime
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from ninja.pagination import PageNumberPagination, paginate
+from pydantic import Field
+
+from photos.storage import media_url
+from processing.models import Job
+from processing.selectors import job_get_for_user, job_list_for_user, job_queue_position
+from processing.services import job_cancel, job_create
+
+router = Router(tags=["jobs"])
+
+ENGINE_LABELS = {
+    "local": "Classical restoration (OpenCV) — not AI",
+    "runpod": "AI restoration (Qwen-Image-Edit)",
+}
+
+
+class JobIn(Schema):
+    photo_id: int
+    kind: str = Field(description="restore, colourize or restore_colourize")
+    hints: str | None = Field(default=None, max_length=200, description="Optional colour description")
+
+
+class JobOut(Schema):
+    id: int
+    photo_id: int
+    kind: str
+    status: str
+    engine: str
+    engine_label: str
+    credits_charged: int
+    tier: str
+    max_width: int
+    max_height: int
+    hints: str
+    queue_position: int | None
+    waiting_reason: str
+    error_code: str
+    error_message: str
+    notes: list[str]
+    result_url: str | None
+    result_thumbnail_url: str | None
+    result_width: int | None
+    result_height: int | None
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_engine_label(job: Job) -> str:
+        return ENGINE_LABELS.get(job.engine, job.engine)
+
+    @staticmethod
+    def resolve_queue_position(job: Job) -> int | None:
+        return job_queue_position(job=job)
+
+    @staticmethod
+    def resolve_result_url(job: Job) -> str | None:
+        return media_url(job.result.name, download_name=f"rekindle-{job.pk}.jpg") if job.result else None
+
+    @staticmethod
+    def resolve_result_thumbnail_url(job: Job) -> str | None:
+        return media_url(job.result_thumbnail.name) if job.result_thumbnail else None
+
+
+@router.post("", response={202: JobOut}, summary="Start a job on one of your photos (charges credits)")
+def create_job(request: HttpRequest, payload: JobIn) -> Status:
+    return Status(
+        202, job_create(user=request.user, photo_id=payload.photo_id, kind=payload.kind, hints=payload.hints)
+    )
+
+
+@router.get("", response=list[JobOut], summary="Your jobs, newest first")
+@paginate(PageNumberPagination, page_size=20)
+def list_jobs(request: HttpRequest) -> object:
+    return job_list_for_user(user=request.user)
+
+
+@router.get("/{job_id}", response=JobOut, summary="One of your jobs")
+def get_job(request: HttpRequest, job_id: int) -> Job:
+    return job_get_for_user(user=request.user, job_id=job_id)
+
+
+@router.post("/{job_id}/cancel", response=JobOut, summary="Cancel a job (refunded if it has not started)")
+def cancel_job(request: HttpRequest, job_id: int) -> Job:
+    return job_cancel(user=request.user, job_id=job_id)

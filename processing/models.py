@@ -1,1 +1,122 @@
-"""Models."""
+"""Processing: a job turns one ready photo into a result through an engine.
+
+Status moves only forward (queued → running → succeeded | failed | cancelled); the allowed
+moves are in ``TRANSITIONS`` and only ``processing.services.job_transition`` applies them.
+``SpendLimit`` holds each tier's daily GPU budget and whether its new work is paused.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+
+class JobKind(models.TextChoices):
+    RESTORE = "restore", "Restore"
+    COLOURIZE = "colourize", "Colourize"
+    RESTORE_COLOURIZE = "restore_colourize", "Restore + colourize"
+    # Room for later kinds; the price table already knows them, nothing offers them yet.
+    ANIMATE = "animate", "Animate"
+    BRING_TOGETHER = "bring_together", "Bring together"
+
+
+# What people can order today.
+OFFERED_KINDS = (JobKind.RESTORE, JobKind.COLOURIZE, JobKind.RESTORE_COLOURIZE)
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.FAILED, JobStatus.CANCELLED}),
+    JobStatus.RUNNING: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}),
+    JobStatus.SUCCEEDED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+
+
+class Job(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    photo = models.ForeignKey("photos.Photo", on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=32, choices=JobKind.choices)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    # Optional colour description ("blue dress, red brick house") for engines that use it.
+    hints = models.CharField(max_length=200, blank=True)
+
+    credits_charged = models.PositiveIntegerField()
+    # Fixed when the job is made: an upgrade improves later jobs, not this one.
+    tier = models.CharField(max_length=32)
+    max_width = models.PositiveIntegerField()
+    max_height = models.PositiveIntegerField()
+
+    engine = models.CharField(max_length=32)
+    # The engine's own id (RunPod job id), saved before polling so a retry resumes it.
+    external_id = models.CharField(max_length=128, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    quality_retries = models.PositiveSmallIntegerField(default=0)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    # Why a queued job is waiting, when it is not just the line (e.g. the daily budget).
+    waiting_reason = models.CharField(max_length=200, blank=True)
+    notes = models.JSONField(default=list, blank=True)
+
+    result = models.FileField(upload_to="results/", blank=True)
+    result_thumbnail = models.FileField(upload_to="results/", blank=True)
+    result_width = models.PositiveIntegerField(null=True, blank=True)
+    result_height = models.PositiveIntegerField(null=True, blank=True)
+
+    cpu_seconds = models.FloatField(default=0.0)
+    gpu_seconds = models.FloatField(default=0.0)
+    cost = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        indexes = [
+            models.Index(fields=["owner", "-queued_at"]),
+            models.Index(fields=["status", "updated_at"]),
+            models.Index(fields=["tier", "finished_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(credits_charged__gte=0), name="job_credits_non_negative"
+            ),
+            models.CheckConstraint(condition=models.Q(cost__gte=0), name="job_cost_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} ({self.kind}, {self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class SpendLimit(models.Model):
+    """A tier group's daily engine budget ("free" or "paid") and whether it is paused."""
+
+    tier_group = models.CharField(max_length=16, unique=True)
+    daily_limit = models.DecimalField(max_digits=10, decimal_places=2)
+    # Paused by hand in the admin, or automatically when today's spend reaches the limit.
+    paused_manually = models.BooleanField(default=False)
+    # The day an alert was last sent at 80% / 100%, so each goes out once a day.
+    alerted_80_on = models.DateField(null=True, blank=True)
+    alerted_100_on = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.tier_group}: ${self.daily_limit}/day"

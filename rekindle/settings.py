@@ -97,6 +97,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            # {% partialdef %} everywhere without {% load %} (django-template-partials).
+            "builtins": ["template_partials.templatetags.partials"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
@@ -256,6 +258,8 @@ PASSWORD_RESET_TIMEOUT = 60 * 60
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rekindle <hello@rekindle.local>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Subject prefix of emails to ADMINS (spend alerts, errors).
+EMAIL_SUBJECT_PREFIX = "[Rekindle] "
 ADMINS = [("Admin", a) for a in env.list("ADMIN_EMAILS", default=[])]
 
 # --- Files ----------------------------------------------------------------------------
@@ -437,3 +441,28 @@ CELERY_BEAT_SCHEDULE["credits-grant-free-months"] = {
 # social-auth re-raises its errors when DEBUG is on; we always want the person sent back to
 # the sign-in page with the reason (SOCIAL_AUTH_LOGIN_ERROR_URL), in development too.
 SOCIAL_AUTH_RAISE_EXCEPTIONS = False
+
+# --- Jobs -----------------------------------------------------------------------------
+
+# Size caps (long side, short side): free jobs at 480p, paid jobs at 720p.
+JOB_SIZE_CAP_FREE = (854, 480)
+JOB_SIZE_CAP_PAID = (1280, 720)
+JOB_HINTS_MAX_LENGTH = 200
+# Daily engine spend per tier group in USD (defaults; staff edit them in the admin).
+DAILY_SPEND_LIMITS = {"free": "50", "paid": "500"}
+# A remote engine job is abandoned (and retried) after this long; polling backs off to 10 s.
+JOB_ENGINE_MAX_WAIT_S = env.int("JOB_ENGINE_MAX_WAIT_S", default=30 * 60)
+JOB_POLL_INTERVAL_S = 1.0
+JOB_POLL_INTERVAL_MAX_S = 10.0
+# A result that fails the quality check is made again once, then the job fails (refunded).
+JOB_QUALITY_RETRIES = 1
+# Transient engine errors (timeouts, 429, 5xx) are retried this often with backoff + jitter.
+JOB_TRANSIENT_RETRIES = 5
+JOB_RETRY_BASE_S = 2.0
+# The sweeper re-sends jobs with no progress for this long (a lost message must not lose a
+# job); running jobs get longer than the engine's own limit. After this many starts, a job fails.
+JOB_QUEUED_STALE_S = 10 * 60
+JOB_RUNNING_STALE_S = JOB_ENGINE_MAX_WAIT_S + 10 * 60
+JOB_MAX_ATTEMPTS = 5
+THUMBNAIL_SIZE = 320
+CELERY_BEAT_SCHEDULE["processing-job-sweep"] = {"task": "processing.job_sweep", "schedule": 60}

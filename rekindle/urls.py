@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("photos/", include("photos.urls")),
     path("credits/", include("credits.urls")),
+    path("jobs/", include("processing.urls")),
     path("media/s/<str:token>/", media_serve, name="media_serve"),
     path("auth/", include("social_django.urls", namespace="social")),
     path("api/v1/", api.urls),

@@ -1,0 +1,511 @@
+"""Job writes: create (and charge), run through an engine, fail (and refund), cancel, sweep.
+
+Every status change goes through ``job_transition``, which locks the row, checks the move
+against ``TRANSITIONS``, stamps the times and logs one line. Credits change only through the
+credits services, inside the same transaction as the job change they belong to.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import unicodedata
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.mail import mail_admins
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from PIL import Image
+
+from accounts.models import User
+from credits.plans import job_price
+from credits.selectors import user_tier
+from credits.services import credits_charge, credits_refund
+from photos import imaging
+from photos.models import Photo
+from photos.selectors import photo_get_for_user
+from photos.storage import media_url
+from processing.engines.base import (
+    EngineRequest,
+    EngineResult,
+    PermanentEngineError,
+    TransientEngineError,
+    get_engine,
+)
+from processing.engines.codec import expected_size
+from processing.models import FINAL_STATUSES, OFFERED_KINDS, TRANSITIONS, Job, JobKind, JobStatus, SpendLimit
+from processing.quality import QualityCheckFailed, quality_check
+from rekindle.celery import queue_for_tier
+from rekindle.exceptions import DomainError, InvalidTransition, NotFound
+from rekindle.logging import job_id_var
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownKind(DomainError):
+    code = "unknown_kind"
+    status = 422
+
+
+class PhotoNotReady(DomainError):
+    code = "photo_not_ready"
+    status = 409
+
+
+class JobAlreadyFinished(InvalidTransition):
+    code = "job_finished"
+
+
+# ---------------------------------------------------------------------------------------
+# Sizes and tiers
+
+
+def size_cap_for_tier(tier: str) -> tuple[int, int]:
+    """Free jobs fit 854×480, paid jobs 1280×720 (either orientation)."""
+    return tuple(settings.JOB_SIZE_CAP_FREE if tier == "free" else settings.JOB_SIZE_CAP_PAID)  # type: ignore[return-value]
+
+
+def tier_group(tier: str) -> str:
+    return "free" if tier == "free" else "paid"
+
+
+def clean_hints(hints: str | None) -> str:
+    """Plain, short text: control and formatting characters go, whitespace collapses."""
+    if not hints:
+        return ""
+    kept = "".join(ch for ch in hints if unicodedata.category(ch)[0] != "C")
+    text = " ".join(kept.split())
+    if len(text) > settings.JOB_HINTS_MAX_LENGTH:
+        raise DomainError(
+            f"Colour hints can be at most {settings.JOB_HINTS_MAX_LENGTH} characters.",
+            max_length=settings.JOB_HINTS_MAX_LENGTH,
+        )
+    return text
+
+
+# ---------------------------------------------------------------------------------------
+# Create
+
+
+def job_create(*, user: User, photo_id: int, kind: str, hints: str | None = None) -> Job:
+    """Charge the price and queue the job, atomically; the task is sent after commit."""
+    if kind not in OFFERED_KINDS:
+        offered = ", ".join(k.value for k in OFFERED_KINDS)
+        raise UnknownKind(f"Unknown kind “{kind}”. Choose one of: {offered}.", offered=offered)
+    hints = clean_hints(hints)
+    price = job_price(kind)
+    tier = user_tier(user=user)
+    width, height = size_cap_for_tier(tier)
+    with transaction.atomic():
+        photo = photo_get_for_user(user=user, photo_id=photo_id)
+        if photo.status != "ready":
+            raise PhotoNotReady(
+                "This photo is not ready yet: wait until it has been prepared, or upload it again.",
+                photo_status=photo.status,
+            )
+        job = Job.objects.create(
+            owner=user,
+            photo=photo,
+            kind=kind,
+            hints=hints,
+            credits_charged=price,
+            tier=tier,
+            max_width=width,
+            max_height=height,
+            engine=settings.ENGINE,
+        )
+        credits_charge(
+            user=user, amount=price, job_id=job.pk, reason=f"{JobKind(kind).label} of photo {photo.pk}"
+        )
+        transaction.on_commit(lambda: job_enqueue(job=job))
+    _log(job, "job created", credits=price)
+    return job
+
+
+def job_enqueue(*, job: Job, countdown: float | None = None) -> None:
+    from processing.tasks import job_run_task
+
+    job_run_task.apply_async(args=[job.pk], queue=queue_for_tier(job.tier), countdown=countdown)
+
+
+# ---------------------------------------------------------------------------------------
+# Transitions
+
+
+def job_transition(*, job_id: int, to: str, **fields: Any) -> Job:
+    """Lock the job, check the move, stamp times, save the changed fields, log it."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if to not in TRANSITIONS[job.status]:
+            raise InvalidTransition(f"A {job.get_status_display().lower()} job cannot become {to}.")
+        previous = job.status
+        job.status = to
+        now = timezone.now()
+        if to == JobStatus.RUNNING and job.started_at is None:
+            job.started_at = now
+        if to in FINAL_STATUSES:
+            job.finished_at = now
+            job.waiting_reason = ""
+        for name, value in fields.items():
+            setattr(job, name, value)
+        job.save(
+            update_fields=["status", "started_at", "finished_at", "waiting_reason", "updated_at", *fields]
+        )
+    _log(job, "job status changed", previous=previous, status=to)
+    return job
+
+
+def job_fail(*, job_id: int, code: str, message: str) -> Job | None:
+    """Final failure: mark it failed and refund exactly once, in one transaction."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.is_final:
+            return None
+        job = job_transition(job_id=job_id, to=JobStatus.FAILED, error_code=code, error_message=message)
+        credits_refund(job_id=job.pk, reason=f"Refund: {message}")
+    return job
+
+
+def job_cancel(*, user: User, job_id: int) -> Job:
+    """Cancel a job. Refunded when its engine has not started; a finished job cannot be cancelled."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(owner=user, pk=job_id).first()
+        if job is None:
+            raise NotFound("No such job.")
+        if job.is_final:
+            raise JobAlreadyFinished(f"This job is already {job.get_status_display().lower()}.")
+        engine_started = job.status == JobStatus.RUNNING
+        job = job_transition(
+            job_id=job.pk,
+            to=JobStatus.CANCELLED,
+            error_code="cancelled",
+            error_message="Cancelled by you."
+            + ("" if not engine_started else " The engine had already started, so the credits were used."),
+        )
+        if not engine_started:
+            credits_refund(job_id=job.pk, reason="Refund: job cancelled before it started")
+        if job.external_id:
+            external_id, engine_name = job.external_id, job.engine
+            transaction.on_commit(lambda: _engine_cancel(engine_name, external_id))
+    return job
+
+
+def _engine_cancel(engine_name: str, external_id: str) -> None:
+    from processing.engines.base import get_engine
+
+    try:
+        get_engine(engine_name).cancel(external_id)
+    except Exception:  # the job is already cancelled here; the engine will time it out anyway
+        logger.warning("engine cancel failed", extra={"external_id": external_id}, exc_info=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Spend limits
+
+
+def spend_limit_for(group: str) -> SpendLimit:
+    default = settings.DAILY_SPEND_LIMITS[group]
+    limit, _ = SpendLimit.objects.get_or_create(tier_group=group, defaults={"daily_limit": Decimal(default)})
+    return limit
+
+
+def spend_today(group: str) -> Decimal:
+    start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    tiers = Job.objects.filter(finished_at__gte=start)
+    tiers = tiers.filter(tier="free") if group == "free" else tiers.exclude(tier="free")
+    return tiers.aggregate(total=Sum("cost"))["total"] or Decimal("0")
+
+
+def pause_reason(group: str) -> str | None:
+    """Why this tier group's new work waits, or None when it may run."""
+    limit = spend_limit_for(group)
+    if limit.paused_manually:
+        return "Processing is paused for maintenance; your job will start when it resumes."
+    if spend_today(group) >= limit.daily_limit:
+        return "Today's processing budget is used up; your job will start tomorrow (UTC)."
+    return None
+
+
+def spend_check_alerts(group: str) -> None:
+    """Email the admins once a day when a group's spend reaches 80% and 100% of its limit."""
+    today = timezone.now().date()
+    with transaction.atomic():
+        limit = SpendLimit.objects.select_for_update().get(pk=spend_limit_for(group).pk)
+        spent = spend_today(group)
+        if limit.daily_limit <= 0:
+            return
+        share = spent / limit.daily_limit
+        for threshold, field in ((Decimal("1"), "alerted_100_on"), (Decimal("0.8"), "alerted_80_on")):
+            if share >= threshold and getattr(limit, field) != today:
+                setattr(limit, field, today)
+                limit.save(update_fields=[field, "updated_at"])
+                pct = int(threshold * 100)
+                transaction.on_commit(
+                    lambda pct=pct: mail_admins(
+                        f"{group} tier at {pct}% of its daily budget",
+                        f"Spend today for the {group} tier: ${spent:.2f} of ${limit.daily_limit:.2f}.\n"
+                        + (
+                            "New work for this tier is paused until tomorrow or until the limit is raised.\n"
+                            if pct == 100
+                            else ""
+                        ),
+                    )
+                )
+                logger.warning(
+                    "spend alert", extra={"tier_group": group, "percent": pct, "spent": str(spent)}
+                )
+                break
+
+
+def spend_limit_set(
+    *, group: str, daily_limit: Decimal | None = None, paused: bool | None = None
+) -> SpendLimit:
+    limit = spend_limit_for(group)
+    if daily_limit is not None:
+        if daily_limit < 0:
+            raise DomainError("A daily limit cannot be negative.")
+        limit.daily_limit = daily_limit
+    if paused is not None:
+        limit.paused_manually = paused
+    limit.save()
+    if pause_reason(group) is None:
+        job_resume_waiting(group=group)
+    return limit
+
+
+def job_resume_waiting(*, group: str) -> int:
+    """Re-send the jobs of a group that were waiting on the budget."""
+    waiting = Job.objects.filter(status=JobStatus.QUEUED).exclude(waiting_reason="")
+    waiting = waiting.filter(tier="free") if group == "free" else waiting.exclude(tier="free")
+    count = 0
+    for job in waiting:
+        Job.objects.filter(pk=job.pk).update(waiting_reason="", updated_at=timezone.now())
+        job_enqueue(job=job)
+        count += 1
+    return count
+
+
+# ---------------------------------------------------------------------------------------
+# Run
+
+
+def photo_processing_array(*, photo: Photo, max_size: tuple[int, int]) -> np.ndarray:
+    """The photo's processing-ready image, fitted to the job's size cap, as RGB pixels."""
+    with default_storage.open(photo.image.name, "rb") as fh:
+        image = imaging.decode(fh).image
+    return np.asarray(imaging.fit_within(image, max_size))
+
+
+def photo_engine_url(*, photo: Photo) -> str | None:
+    """A presigned URL a remote engine can fetch the photo from; None without S3 (base64 then)."""
+    return media_url(photo.image.name, max_age=settings.JOB_ENGINE_MAX_WAIT_S) if settings.USE_S3 else None
+
+
+def _log(job: Job, message: str, **extra: Any) -> None:
+    token = job_id_var.set(str(job.pk))
+    try:
+        logger.info(
+            message, extra={"job_id_field": job.pk, "user_id": job.owner_id, "kind": job.kind, **extra}
+        )
+    finally:
+        job_id_var.reset(token)
+
+
+def job_start(*, job_id: int) -> Job | None:
+    """Move a queued job to running (or resume a running one after a redelivery).
+
+    Returns None when there is nothing to do: the job is final, or its tier is paused (the
+    job stays queued with the reason shown to its owner).
+    """
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_final:  # deleted with its photo, or already done
+            return None
+        if job.status == JobStatus.QUEUED:
+            reason = pause_reason(tier_group(job.tier))
+            if reason:
+                if job.waiting_reason != reason:
+                    job.waiting_reason = reason
+                    job.save(update_fields=["waiting_reason", "updated_at"])
+                    _log(job, "job waiting", reason=reason)
+                return None
+            job = job_transition(
+                job_id=job.pk, to=JobStatus.RUNNING, attempts=job.attempts + 1, waiting_reason=""
+            )
+        else:
+            job.attempts += 1
+            job.save(update_fields=["attempts", "updated_at"])
+            _log(job, "job resumed", attempts=job.attempts)
+    return job
+
+
+def _engine_result(job: Job, engine: Any, request: EngineRequest, image_url: str | None) -> EngineResult:
+    """Run the engine. Remote engines are resumable: the external id is saved before polling,
+    so a retried or redelivered task polls the job it already paid for."""
+    if not hasattr(engine, "submit"):
+        return engine.run(request)
+    if not job.external_id:
+        job.external_id = engine.submit(request, image_url=image_url)
+        Job.objects.filter(pk=job.pk).update(external_id=job.external_id, updated_at=timezone.now())
+        _log(job, "engine job submitted", external_id=job.external_id)
+    deadline = time.monotonic() + settings.JOB_ENGINE_MAX_WAIT_S
+    interval = settings.JOB_POLL_INTERVAL_S
+    while True:
+        try:
+            result = engine.poll(job.external_id)
+        except TransientEngineError as exc:
+            if exc.resubmit:
+                Job.objects.filter(pk=job.pk).update(external_id="")
+            raise
+        if result is not None:
+            return result
+        if Job.objects.filter(pk=job.pk, status=JobStatus.CANCELLED).exists():
+            raise JobCancelledWhileRunning()
+        if time.monotonic() > deadline:
+            engine.cancel(job.external_id)
+            Job.objects.filter(pk=job.pk).update(external_id="")
+            raise TransientEngineError(
+                "The restoration took too long; we will try again.", code="engine_timed_out"
+            )
+        time.sleep(interval)
+        interval = min(interval * 1.5, settings.JOB_POLL_INTERVAL_MAX_S)
+
+
+class JobCancelledWhileRunning(Exception):
+    """The owner cancelled while the engine worked: stop and keep nothing."""
+
+
+def job_run(*, job_id: int) -> None:
+    """Do one job: start it, run the engine, check the result, store it, finish.
+
+    Safe to call again for the same job (a redelivered message, a retry, the sweeper): a
+    final job is left alone and a remote engine's job is resumed, not paid for twice.
+    Transient engine errors propagate for the task to retry; everything else ends the job.
+    """
+    job = job_start(job_id=job_id)
+    if job is None:
+        return
+    token = job_id_var.set(str(job.pk))
+    try:
+        source = photo_processing_array(photo=job.photo, max_size=(job.max_width, job.max_height))
+        engine = get_engine(job.engine)
+        request = EngineRequest(
+            image=source,
+            kind=job.kind,
+            max_size=(job.max_width, job.max_height),
+            hints=job.hints or None,
+            seed=job.pk,
+            job_ref=str(job.pk),
+        )
+        image_url = photo_engine_url(photo=job.photo) if hasattr(engine, "submit") else None
+        started = time.process_time()
+        while True:
+            result = _engine_result(job, engine, request, image_url)
+            try:
+                quality_check(source, result.image, expected_size(source, request.max_size))
+                break
+            except QualityCheckFailed as exc:
+                if job.quality_retries >= settings.JOB_QUALITY_RETRIES:
+                    job_fail(job_id=job.pk, code=exc.code, message=_person_message(exc))
+                    return
+                job.quality_retries += 1
+                job.external_id = ""
+                Job.objects.filter(pk=job.pk).update(quality_retries=job.quality_retries, external_id="")
+                _log(job, "quality check failed, retrying", reason=exc.reason)
+        cpu_seconds = time.process_time() - started
+        job_finish(job=job, result=result, cpu_seconds=cpu_seconds)
+    except JobCancelledWhileRunning:
+        _log(job, "job cancelled while running")
+    except PermanentEngineError as exc:
+        job_fail(job_id=job.pk, code=exc.code, message=exc.message)
+    except QualityCheckFailed as exc:
+        job_fail(job_id=job.pk, code=exc.code, message=_person_message(exc))
+    finally:
+        job_id_var.reset(token)
+
+
+def _person_message(exc: QualityCheckFailed) -> str:
+    reason = exc.reason.rstrip(".")
+    return f"We could not make a good result for this photo ({reason}). Your credits were refunded."
+
+
+def job_finish(*, job: Job, result: EngineResult, cpu_seconds: float) -> Job | None:
+    """Store the result and its thumbnail, then mark the job succeeded with its costs."""
+    image = Image.fromarray(result.image)
+    base = f"results/{job.owner_id}/{job.pk}-{uuid.uuid4().hex[:8]}"
+    result_name = default_storage.save(f"{base}.jpg", ContentFile(_jpeg(image, 92)))
+    thumb = image.copy()
+    thumb.thumbnail((settings.THUMBNAIL_SIZE, settings.THUMBNAIL_SIZE), Image.Resampling.LANCZOS)
+    thumb_name = default_storage.save(f"{base}-thumb.jpg", ContentFile(_jpeg(thumb, 85)))
+    gpu_seconds = float(result.usage.get("gpu_seconds") or 0.0)
+    cost = (Decimal(str(gpu_seconds)) * Decimal(str(settings.RUNPOD_GPU_RATE_PER_SECOND))).quantize(
+        Decimal("0.0001")
+    )
+    try:
+        job = job_transition(
+            job_id=job.pk,
+            to=JobStatus.SUCCEEDED,
+            result=result_name,
+            result_thumbnail=thumb_name,
+            result_width=image.width,
+            result_height=image.height,
+            cpu_seconds=float(result.usage.get("cpu_seconds") or cpu_seconds),
+            gpu_seconds=gpu_seconds,
+            cost=cost,
+            notes=list(result.notes),
+            error_code="",
+            error_message="",
+        )
+    except InvalidTransition:
+        # Cancelled meanwhile: nobody will see this result, so keep no file of it.
+        default_storage.delete(result_name)
+        default_storage.delete(thumb_name)
+        return None
+    spend_check_alerts(tier_group(job.tier))
+    return job
+
+
+def _jpeg(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, optimize=True, progressive=True)
+    return buffer.getvalue()
+
+
+def job_sweep() -> int:
+    """Re-send jobs whose message was lost: queued or running with no news past a deadline."""
+    now = timezone.now()
+    stale_queued = Job.objects.filter(
+        status=JobStatus.QUEUED,
+        waiting_reason="",
+        updated_at__lt=now - timedelta(seconds=settings.JOB_QUEUED_STALE_S),
+    )
+    stale_running = Job.objects.filter(
+        status=JobStatus.RUNNING, updated_at__lt=now - timedelta(seconds=settings.JOB_RUNNING_STALE_S)
+    )
+    count = 0
+    for job in [*stale_queued, *stale_running]:
+        if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+            job_fail(
+                job_id=job.pk,
+                code="job_stuck",
+                message="This job could not be finished. Your credits were refunded.",
+            )
+            continue
+        Job.objects.filter(pk=job.pk).update(updated_at=now)
+        job_enqueue(job=job)
+        _log(job, "job re-sent by sweeper", status=job.status)
+        count += 1
+    # Waiting jobs whose pause has lifted (a new day, a raised limit) go back in line.
+    for group in ("free", "paid"):
+        if pause_reason(group) is None:
+            count += job_resume_waiting(group=group)
+    return count

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from processing import views
+
+app_name = "processing"
+
+urlpatterns = [
+    path("", views.job_list, name="list"),
+    path("new/<int:photo_id>/", views.job_new, name="new"),
+    path("<int:job_id>/", views.job_detail, name="detail"),
+    path("<int:job_id>/cancel/", views.job_cancel_view, name="cancel"),
+]

@@ -1,0 +1,112 @@
+"""Job pages: choose processing for a photo, follow a job live, see and compare the result."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseStopPolling
+
+from credits.plans import job_price
+from credits.selectors import credit_balance
+from photos.selectors import photo_get_for_user
+from photos.storage import media_url
+from processing.api import ENGINE_LABELS
+from processing.models import OFFERED_KINDS
+from processing.selectors import job_get_for_user, job_list_for_user, job_queue_position
+from processing.services import job_cancel, job_create
+from rekindle.exceptions import DomainError
+
+KIND_HELP = {
+    "restore": "Repairs scratches, dust, fading and noise.",
+    "colourize": "Adds colour to a black-and-white or faded photo.",
+    "restore_colourize": "Both: repair first, then add colour.",
+}
+
+
+def _kind_options(balance: int, photo) -> list[dict]:
+    options = []
+    for kind in OFFERED_KINDS:
+        price = job_price(kind.value)
+        options.append(
+            {
+                "value": kind.value,
+                "label": kind.label,
+                "price": price,
+                "help": KIND_HELP[kind.value],
+                "affordable": price <= balance,
+                "suggested": bool(photo.is_grayscale) and kind.value == "restore_colourize",
+            }
+        )
+    return options
+
+
+@login_required
+def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
+    photo = photo_get_for_user(user=request.user, photo_id=photo_id)
+    balance = credit_balance(user=request.user)
+    error = None
+    if request.method == "POST":
+        try:
+            job = job_create(
+                user=request.user,
+                photo_id=photo.pk,
+                kind=request.POST.get("kind", ""),
+                hints=request.POST.get("hints", ""),
+            )
+        except DomainError as exc:
+            error = exc.message
+        else:
+            return redirect("processing:detail", job_id=job.pk)
+    context = {
+        "photo": photo,
+        "photo_url": media_url(photo.thumbnail.name) if photo.thumbnail else None,
+        "balance": balance,
+        "options": _kind_options(balance, photo),
+        "engine_label": ENGINE_LABELS.get(_engine_name(), ""),
+        "error": error,
+    }
+    return render(request, "processing/job_new.html", context, status=400 if error else 200)
+
+
+def _engine_name() -> str:
+    from django.conf import settings
+
+    return settings.ENGINE
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = job_get_for_user(user=request.user, job_id=job_id)
+    context = {
+        "job": job,
+        "queue_position": job_queue_position(job=job),
+        "engine_label": ENGINE_LABELS.get(job.engine, job.engine),
+        "before_url": media_url(job.photo.image.name) if job.photo.image else None,
+        "result_url": media_url(job.result.name) if job.result else None,
+        "download_url": media_url(job.result.name, download_name=f"rekindle-{job.pk}.jpg")
+        if job.result
+        else None,
+    }
+    if request.htmx:
+        response = render(request, "processing/job_detail.html#job-status", context)
+        if job.is_final:
+            # 286 tells htmx to stop polling; the final partial replaces the live one.
+            response.status_code = HttpResponseStopPolling.status_code
+        return response
+    return render(request, "processing/job_detail.html", context)
+
+
+@login_required
+@require_POST
+def job_cancel_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    job_cancel(user=request.user, job_id=job_id)
+    return redirect("processing:detail", job_id=job_id)
+
+
+@login_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "processing/job_list.html", {"jobs": job_list_for_user(user=request.user)[:50]})
