@@ -13,7 +13,7 @@ import html
 import re
 from collections.abc import Iterator
 from unittest import mock
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -95,7 +95,9 @@ def sign_in_with_auth0(client: Client, provider: LocalOIDCProvider) -> HttpRespo
     assert begin.status_code == 302
     authorize = urlsplit(begin["Location"])
     assert (authorize.scheme, authorize.netloc, authorize.path) == ("https", provider.domain, "/authorize")
-    assert "state=" in authorize.query
+    params = parse_qs(authorize.query)
+    assert params["client_id"] == [CLIENT_ID]
+    assert params["state"][0]  # CSRF protection for the callback, checked by social-core
 
     # The browser follows the redirect to the provider, which approves and sends it back.
     approved = requests.get(
