@@ -95,7 +95,12 @@ def _redis_clean() -> None:
 
 
 def start_worker(
-    *, queues: str = "priority,standard", name: str = "test", include: str = "", extra_env: dict | None = None
+    *,
+    queues: str = "priority,standard",
+    name: str = "test",
+    include: str = "",
+    pool: str = "solo",
+    extra_env: dict | None = None,
 ):
     """Start a real `celery worker` process against the test database and Redis."""
     env = {
@@ -108,7 +113,7 @@ def start_worker(
     }
     cmd = [
         sys.executable, "-m", "celery", "-A", "rekindle", "worker",
-        "--queues", queues, "--pool", "solo", "--concurrency", "1",
+        "--queues", queues, "--pool", pool, "--concurrency", "1",
         "--hostname", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
         "--loglevel", "INFO",
     ]  # fmt: skip
