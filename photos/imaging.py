@@ -215,8 +215,16 @@ def detect_border(rgb: np.ndarray) -> tuple[Quad | None, float]:
         edges = cv2.dilate(cv2.Canny(gray, low, high), np.ones((3, 3), np.uint8))
         contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:8]:
-            approx = cv2.approxPolyDP(contour, 0.02 * cv2.arcLength(contour, True), True)
-            if len(approx) != 4 or not cv2.isContourConvex(approx):
+            # Edges inside the print join its outline; the convex hull sees past them.
+            hull = cv2.convexHull(contour)
+            perimeter = cv2.arcLength(hull, True)
+            approx = None
+            for eps in (0.01, 0.02, 0.03, 0.05, 0.08):
+                candidate = cv2.approxPolyDP(hull, eps * perimeter, True)
+                if len(candidate) == 4:
+                    approx = candidate
+                    break
+            if approx is None or not cv2.isContourConvex(approx):
                 continue
             area = cv2.contourArea(approx) / (sw * sh)
             if not 0.15 <= area <= 0.97:
@@ -232,15 +240,21 @@ def detect_border(rgb: np.ndarray) -> tuple[Quad | None, float]:
             if band_in.size == 0 or band_out.size == 0:
                 continue
             contrast = min(1.0, abs(float(band_in.mean()) - float(band_out.mean())) / 40.0)
-            touches = (
-                (pts[:, 0] <= 2).any()
-                + (pts[:, 0] >= sw - 3).any()
-                + (pts[:, 1] <= 2).any()
-                + (pts[:, 1] >= sh - 3).any()
+            # A real print's outline lies on edges all the way round; a hull drawn across
+            # the picture's content does not.
+            outline = np.zeros((sh, sw), np.uint8)
+            cv2.polylines(outline, [pts.astype(np.int32)], True, 255, 3)
+            support = float((edges[outline > 0] > 0).mean())
+            margin = 0.01 * max(sw, sh)
+            touches = bool(
+                (pts[:, 0] <= margin).any()
+                or (pts[:, 0] >= sw - 1 - margin).any()
+                or (pts[:, 1] <= margin).any()
+                or (pts[:, 1] >= sh - 1 - margin).any()
             )
-            score = 0.35 * min(1.0, area / 0.3) + 0.35 * rectangularity + 0.3 * contrast
-            if touches >= 2:
-                score *= 0.5  # the "border" is mostly the frame itself
+            score = 0.2 * min(1.0, area / 0.3) + 0.2 * rectangularity + 0.2 * contrast + 0.4 * support
+            if touches:
+                score *= 0.5  # no background on that side: likely the frame, not a print
             if best is None or score > best[0]:
                 best = (score, pts)
     if best is None:

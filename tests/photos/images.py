@@ -85,7 +85,7 @@ def photo_of_photo(
     )
     matrix = cv2.getPerspectiveTransform(src, np.array(quad_px, np.float32))
     table = np.full((canvas[1], canvas[0], 3), (70, 60, 50), np.uint8)
-    warped = cv2.warpPerspective(np.asarray(print_img), matrix, canvas)
+    warped = cv2.warpPerspective(np.asarray(print_img.convert("RGB")), matrix, canvas)
     mask = cv2.warpPerspective(np.full((print_img.height, print_img.width), 255, np.uint8), matrix, canvas)
     table[mask > 0] = warped[mask > 0]
     return Image.fromarray(table)
