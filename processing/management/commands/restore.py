@@ -1,6 +1,6 @@
 """Restore one image file from the command line, with the same pipeline as the service.
 
-python manage.py restore old.jpg -o restored.jpg --kind restore_colourize [--engine local|runpod] [--max 720|480]
+manage.py restore old.jpg -o new.jpg --kind restore_colourize [--engine local|runpod] [--max 720|480]
 """
 
 from __future__ import annotations
