@@ -1,0 +1,136 @@
+"""The main journey in a real browser: sign up, add a photo, straighten it, upload with
+progress, restore it on a real worker, compare before/after, download."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from processing.models import Job
+from tests.browser.conftest import PHONE, new_context, screenshot, sign_up
+from tests.conftest import start_worker, stop_worker
+from tests.photos import images
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def worker(_redis_clean):
+    proc = start_worker(name="browser")
+    yield proc
+    stop_worker(proc)
+
+
+def drop_file(page: Page, selector: str, data: bytes, name: str, mime: str = "image/jpeg") -> None:
+    """Drag-and-drop a file onto an element, as the desktop browser does."""
+    transfer = page.evaluate_handle(
+        """([b64, name, mime]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], name, { type: mime }));
+            return dt;
+        }""",
+        [base64.b64encode(data).decode(), name, mime],
+    )
+    page.dispatch_event(selector, "dragenter", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+def restore_and_compare(page: Page, base_url: str, shot: str) -> None:
+    """From a ready photo's page: start a restore, follow it live, compare and download."""
+    expect(page.get_by_role("link", name="Restore or colourize")).to_be_visible(timeout=30_000)
+    page.get_by_role("link", name="Restore or colourize").click()
+    expect(page.get_by_text("Your balance: 3 credits")).to_be_visible()
+    expect(page.get_by_role("radio", name=re.compile("Restore — 2 credits"))).to_be_checked()
+    expect(page.get_by_role("radio", name=re.compile("Restore \\+ colourize — 4 credits"))).to_be_disabled()
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_role("heading", name="Done")).to_be_visible(timeout=60_000)
+    slider = page.get_by_label("Compare before and after")
+    after = page.locator("[data-compare-after]")
+    before_clip = after.evaluate("(el) => el.style.clipPath")
+    slider.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    assert after.evaluate("(el) => el.style.clipPath") != before_clip
+    screenshot(page, shot)
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download").click()
+    download = info.value
+    assert download.suggested_filename.startswith("rekindle-") and download.suggested_filename.endswith(
+        ".jpg"
+    )
+    assert Path(download.path()).read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
+
+
+def test_desktop_drop_crop_upload_restore_compare_download(browser: Browser, base_url, worker):
+    context = new_context(browser)
+    page = context.new_page()
+    sign_up(page, base_url, "desk@example.com")
+    page.goto(f"{base_url}/photos/new/")
+    scene = images.photo_of_photo(
+        images.photo((800, 600)), (1200, 860), [(180, 90), (1010, 140), (960, 760), (150, 700)]
+    )
+    drop_file(page, "[data-dropzone]", images.jpeg(scene), "print.jpg")
+
+    # The cropper shows the picture with four corner handles; detected corners arrive.
+    handles = page.locator(".crop-handle")
+    expect(handles).to_have_count(4)
+    expect(page.get_by_role("button", name="Use detected corners")).to_be_enabled(timeout=15_000)
+    # Drag the top-left corner with the mouse, nudge it with the keyboard.
+    box = handles.nth(0).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 30, box["y"] + 25, steps=5)
+    page.mouse.up()
+    handles.nth(0).focus()
+    label_before = handles.nth(0).get_attribute("aria-label")
+    page.keyboard.press("Shift+ArrowDown")
+    assert handles.nth(0).get_attribute("aria-label") != label_before
+    preview_width = page.locator("[data-crop-preview]").evaluate("(c) => c.width")
+    assert preview_width > 0
+    screenshot(page, "crop-1280")
+
+    page.get_by_role("button", name="Upload this photo").click()
+    page.wait_for_url(re.compile(r"/photos/\d+/$"), timeout=30_000)
+    photo_id = int(page.url.rstrip("/").split("/")[-1])
+    restore_and_compare(page, base_url, "result-1280")
+    job = Job.objects.get(photo_id=photo_id)
+    assert job.status == "succeeded" and job.photo.quad_source == "person"
+    context.close()
+
+
+def test_phone_file_input_upload_and_restore(browser: Browser, base_url, worker):
+    context = new_context(browser, viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    sign_up(page, base_url, "phone@example.com")
+    page.goto(f"{base_url}/photos/new/")
+    expect(page.get_by_text("Take a photo")).to_be_visible()
+    page.set_input_files(
+        "#camera-input", files=[{"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": images.jpeg()}]
+    )
+    expect(page.locator(".crop-handle")).to_have_count(4)
+    screenshot(page, "crop-360")
+    page.get_by_role("button", name="Upload this photo").click()
+    page.wait_for_url(re.compile(r"/photos/\d+/$"), timeout=30_000)
+    restore_and_compare(page, base_url, "result-360")
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    context.close()
+
+
+def test_upload_errors_show_the_servers_message(browser: Browser, base_url):
+    context = new_context(browser)
+    page = context.new_page()
+    sign_up(page, base_url, "errors@example.com")
+    page.goto(f"{base_url}/photos/new/")
+    # A PDF renamed to .jpg: the browser cannot draw it, so it goes straight to the server.
+    page.set_input_files(
+        "#gallery-input",
+        files=[{"name": "scan.jpg", "mimeType": "image/jpeg", "buffer": b"%PDF-1.4\n%%EOF\n"}],
+    )
+    expect(page.locator("[data-upload-error]")).to_contain_text("upload a JPEG, PNG, HEIC or WebP image")
+    context.close()
