@@ -137,3 +137,42 @@ def test_embedded_sign_up_then_sign_in(embedded):
     )  # fmt: skip
     assert signed_in.status_code == 200
     assert fresh.get(f"{embedded}/accounts/", timeout=5).url.endswith("/accounts/")
+
+
+def test_embedded_default_restores_a_photo_end_to_end(embedded):
+    base, _, _ = embedded
+    from tests.photos import images
+
+    browser = requests.Session()
+    page = browser.get(f"{base}/accounts/login/", timeout=5)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    browser.post(
+        f"{base}/accounts/login/",
+        data={"csrfmiddlewaretoken": token, "username": "demo@rekindle.local",
+              "password": "rekindle-demo-photos"},
+        headers={"Referer": f"{base}/accounts/login/"}, timeout=10,
+    )  # fmt: skip
+    headers = {"X-CSRFToken": browser.cookies["csrftoken"], "Referer": f"{base}/"}
+    uploaded = browser.post(
+        f"{base}/api/v1/photos",
+        files={"file": ("old.jpg", images.jpeg(), "image/jpeg")},
+        headers=headers,
+        timeout=30,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    photo_id = uploaded.json()["id"]
+    deadline = time.monotonic() + 60
+    while browser.get(f"{base}/api/v1/photos/{photo_id}", timeout=5).json()["status"] != "ready":
+        assert time.monotonic() < deadline, "the worker did not prepare the photo"
+        time.sleep(0.3)
+    created = browser.post(
+        f"{base}/api/v1/jobs", json={"photo_id": photo_id, "kind": "restore"}, headers=headers, timeout=10
+    )
+    assert created.status_code == 202, created.text
+    job_url = f"{base}/api/v1/jobs/{created.json()['id']}"
+    while (job := browser.get(job_url, timeout=5).json())["status"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline + 60, "the worker did not finish the job"
+        time.sleep(0.3)
+    assert job["status"] == "succeeded", job
+    result = browser.get(f"{base}{job['result_url']}", timeout=10)
+    assert result.status_code == 200 and result.content[:3] == b"\xff\xd8\xff"
