@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.s3 import s3_storage, seaweedfs  # noqa: F401 -- SeaweedFS fixtures for tests that need S3
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,7 +105,7 @@ def start_worker(
 ):
     """Start a real `celery worker` process against the test database and Redis."""
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DATABASE_URL": test_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),

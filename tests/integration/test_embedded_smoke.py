@@ -46,9 +46,9 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
         if proc.poll() is not None:
             raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still starting up
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer in {timeout} s")
 
