@@ -20,9 +20,11 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.core.mail import mail_admins
+from django.core.mail import mail_admins, send_mail
 from django.db import transaction
 from django.db.models import Sum
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
@@ -172,6 +174,7 @@ def job_fail(*, job_id: int, code: str, message: str) -> Job | None:
             return None
         job = job_transition(job_id=job_id, to=JobStatus.FAILED, error_code=code, error_message=message)
         credits_refund(job_id=job.pk, reason=f"Refund: {message}")
+        transaction.on_commit(lambda: job_notify(job=job))
     return job
 
 
@@ -471,7 +474,30 @@ def job_finish(*, job: Job, result: EngineResult, cpu_seconds: float) -> Job | N
         default_storage.delete(thumb_name)
         return None
     spend_check_alerts(tier_group(job.tier))
+    job_notify(job=job)
     return job
+
+
+def job_notify(*, job: Job) -> None:
+    """Email the owner that a job finished (on unless switched off on the account page)."""
+    owner = job.owner
+    if not owner.notify_by_email:
+        return
+    context = {"job": job, "url": f"{settings.SITE_URL}{reverse('processing:detail', args=[job.pk])}"}
+    subject = (
+        "Your restored photo is ready"
+        if job.status == JobStatus.SUCCEEDED
+        else "We couldn't finish your photo"
+    )
+    try:
+        send_mail(
+            subject,
+            render_to_string("processing/email/job_finished.txt", context),
+            None,
+            [owner.email],
+        )
+    except Exception:  # a mail outage must not undo a finished job
+        logger.warning("job email failed", extra={"job_id_field": job.pk}, exc_info=True)
 
 
 def _jpeg(image: Image.Image, quality: int) -> bytes:

@@ -270,3 +270,28 @@ def test_spend_alerts_email_admins_at_80_and_100_percent_once_a_day(
     assert mailoutbox[-1].subject == "[Rekindle] paid tier at 100% of its daily budget"
     assert services.pause_reason("paid") is not None
     assert services.pause_reason("free") is None
+
+
+@pytest.mark.django_db
+def test_the_owner_is_emailed_when_a_job_is_ready_unless_switched_off(user, mailoutbox):
+    credits_grant(user=user, amount=5, key="more", reason="more")
+    job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
+    job_run(job_id=job.pk)
+    assert [m.subject for m in mailoutbox] == ["Your restored photo is ready"]
+    assert f"/jobs/{job.pk}/" in mailoutbox[0].body
+    user.notify_by_email = False
+    user.save()
+    job_run(job_id=job_create(user=user, photo_id=job.photo_id, kind="restore").pk)
+    assert len(mailoutbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_failed_job_email_says_why_and_that_credits_came_back(
+    user, mailoutbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(services, "get_engine", lambda name: _Blank())
+    job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
+    with django_capture_on_commit_callbacks(execute=True):
+        job_run(job_id=job.pk)
+    assert [m.subject for m in mailoutbox] == ["We couldn't finish your photo"]
+    assert "2 credits were returned" in mailoutbox[0].body
