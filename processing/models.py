@@ -120,3 +120,20 @@ class SpendLimit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tier_group}: ${self.daily_limit}/day"
+
+
+class ShareLink(models.Model):
+    """A public, expiring, revocable link to one finished job's before/after."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="share_links")
+    # 32 random bytes: the link itself is the secret, so it cannot be guessed or enumerated.
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Share of job {self.job_id}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
@@ -17,6 +18,15 @@ from processing.api import ENGINE_LABELS
 from processing.models import OFFERED_KINDS
 from processing.selectors import job_get_for_user, job_list_for_user, job_queue_position
 from processing.services import job_cancel, job_create
+from processing.sharing import (
+    REPORT_REASONS,
+    ShareGone,
+    share_create,
+    share_get_public,
+    share_list_for_job,
+    share_report,
+    share_revoke,
+)
 from rekindle.exceptions import DomainError
 
 KIND_HELP = {
@@ -90,6 +100,10 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "download_url": media_url(job.result.name, download_name=f"rekindle-{job.pk}.jpg")
         if job.result
         else None,
+        "shares": [
+            {"link": link, "url": request.build_absolute_uri(reverse("share", args=[link.token]))}
+            for link in share_list_for_job(user=request.user, job=job)
+        ],
     }
     if request.htmx:
         response = render(request, "processing/job_detail.html#job-status", context)
@@ -110,3 +124,42 @@ def job_cancel_view(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 def job_list(request: HttpRequest) -> HttpResponse:
     return render(request, "processing/job_list.html", {"jobs": job_list_for_user(user=request.user)[:50]})
+
+
+@login_required
+@require_POST
+def share_create_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    share_create(user=request.user, job_id=job_id)
+    return redirect(f"{reverse('processing:detail', args=[job_id])}#share")
+
+
+@login_required
+@require_POST
+def share_revoke_view(request: HttpRequest, share_id: int) -> HttpResponse:
+    link = share_revoke(user=request.user, share_id=share_id)
+    return redirect(f"{reverse('processing:detail', args=[link.job_id])}#share")
+
+
+def share_public(request: HttpRequest, token: str) -> HttpResponse:
+    """The public before/after page of a share link (no sign-in)."""
+    try:
+        link = share_get_public(token=token)
+    except ShareGone as exc:
+        return render(request, "processing/share_gone.html", {"message": exc.message}, status=410)
+    job = link.job
+    reported = False
+    if request.method == "POST":
+        share_report(token=token, reason=request.POST.get("reason", ""), note=request.POST.get("note", ""))
+        reported = True
+    context = {
+        "job": job,
+        "link": link,
+        "reasons": REPORT_REASONS,
+        "reported": reported,
+        "before_url": media_url(job.photo.image.name),
+        "result_url": media_url(job.result.name),
+    }
+    response = render(request, "processing/share_public.html", context)
+    response["X-Robots-Tag"] = "noindex"
+    response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
+    return response

@@ -466,3 +466,5 @@ JOB_RUNNING_STALE_S = JOB_ENGINE_MAX_WAIT_S + 10 * 60
 JOB_MAX_ATTEMPTS = 5
 THUMBNAIL_SIZE = 320
 CELERY_BEAT_SCHEDULE["processing-job-sweep"] = {"task": "processing.job_sweep", "schedule": 60}
+# Share links last a week unless the owner chooses otherwise (1–30 days).
+SHARE_LINK_DAYS = 7

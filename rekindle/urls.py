@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from photos.storage import media_serve
+from processing.views import share_public
 from rekindle import health, pwa, views
 from rekindle.api import api
 
@@ -18,6 +19,7 @@ urlpatterns = [
     path("photos/", include("photos.urls")),
     path("credits/", include("credits.urls")),
     path("jobs/", include("processing.urls")),
+    path("s/<str:token>/", share_public, name="share"),
     path("media/s/<str:token>/", media_serve, name="media_serve"),
     path("auth/", include("social_django.urls", namespace="social")),
     path("api/v1/", api.urls),
