@@ -11,10 +11,13 @@ from django.http import HttpRequest
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import PageNumberPagination, paginate
+from ninja.security import APIKeyCookie, django_auth
 from ninja.throttling import UserRateThrottle
 from pydantic import Field
 
+from accounts.auth import BearerTokenAuth
 from photos import imaging
+from photos.handoff import SESSION_KEY, handoff_user_for_session
 from photos.models import Photo
 from photos.selectors import photo_get_for_user, photo_list_for_user
 from photos.services import (
@@ -44,6 +47,24 @@ class UploadThrottle(UserRateThrottle):
         self.rate = settings.PHOTO_UPLOAD_RATE
         self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request)
+
+
+class HandoffAuth(APIKeyCookie):
+    """A phone that opened a desktop's QR link may upload (only) into that library."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = handoff_user_for_session(
+            handoff_id=request.session.get(SESSION_KEY), session_key=request.session.session_key
+        )
+        if user is not None:
+            request.user = user
+            request.handoff = True
+        return user
+
+
+UPLOAD_AUTH = [BearerTokenAuth(), django_auth, HandoffAuth()]
 
 
 class PhotoOut(Schema):
@@ -92,13 +113,21 @@ class DetectOut(Schema):
     confidence: float
 
 
-@router.post("", response={201: PhotoOut}, throttle=[UploadThrottle()], summary="Upload a photo (multipart)")
+@router.post(
+    "",
+    response={201: PhotoOut},
+    auth=UPLOAD_AUTH,
+    throttle=[UploadThrottle()],
+    summary="Upload a photo (multipart)",
+)
 def upload_photo(
     request: HttpRequest,
     file: File[UploadedFile],
     quad: Form[str | None] = None,
     source: Form[str | None] = None,
 ) -> Status:
+    if getattr(request, "handoff", False):
+        source = "handoff"  # whatever the phone says, it came through the QR link
     photo = photo_upload(
         user=request.user, file=file, size=file.size, name=file.name, quad=quad, source=source
     )
@@ -119,7 +148,13 @@ def presign_photo(request: HttpRequest, payload: PresignIn) -> Status:
     return Status(201, {"photo": photo, "upload": post})
 
 
-@router.post("/detect", response=DetectOut, throttle=[UploadThrottle()], summary="Find a print's corners")
+@router.post(
+    "/detect",
+    response=DetectOut,
+    auth=UPLOAD_AUTH,
+    throttle=[UploadThrottle()],
+    summary="Find a print's corners",
+)
 def detect_corners(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
     """For the crop page: send a small copy (about 640 px) of the picture, get its corners."""
     check_size(file.size)

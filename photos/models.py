@@ -77,3 +77,18 @@ class Photo(models.Model):
     @property
     def is_ready(self) -> bool:
         return self.status == PhotoStatus.READY
+
+
+class HandoffSession(models.Model):
+    """A desktop's QR code: lets one phone upload into its owner's library for ten minutes."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="handoffs")
+    # Only a hash of the link's token is kept: a database leak does not open anyone's library.
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True, help_text="Hash of the phone's session key.")
+
+    def __str__(self) -> str:
+        return f"Hand-off for {self.user_id} until {self.expires_at:%H:%M}"

@@ -7,13 +7,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from photos.handoff import SESSION_KEY, handoff_arrivals, handoff_claim, handoff_qr_svg, handoff_start
 from photos.selectors import photo_get_for_user, photo_list_for_user
 from photos.services import photo_delete, photo_recrop, photo_upload
 from photos.storage import media_url
-from rekindle.exceptions import DomainError
+from rekindle.exceptions import DomainError, NotFound
 
 LIBRARY_PAGE_SIZE = 24
 
@@ -97,3 +100,40 @@ def photo_delete_view(request: HttpRequest, photo_id: int) -> HttpResponse:
     photo_delete(user=request.user, photo_id=photo_id)
     messages.success(request, "The photo and its results were deleted.")
     return redirect("photos:library")
+
+
+@login_required
+def handoff_start_view(request: HttpRequest) -> HttpResponse:
+    """Desktop: a fresh QR code for the phone, and the photos arriving through it."""
+    handoff, token = handoff_start(user=request.user)
+    url = request.build_absolute_uri(reverse("handoff_claim", args=[token]))
+    return render(
+        request,
+        "photos/handoff_desktop.html",
+        {"handoff": handoff, "url": url, "qr_svg": handoff_qr_svg(url), "photos": []},
+    )
+
+
+@login_required
+def handoff_arrivals_view(request: HttpRequest, handoff_id: int) -> HttpResponse:
+    handoff, photos = handoff_arrivals(user=request.user, handoff_id=handoff_id)
+    items = [{"photo": p, "thumb": media_url(p.thumbnail.name) if p.thumbnail else None} for p in photos]
+    response = render(
+        request, "photos/handoff_desktop.html#handoff-arrivals", {"handoff": handoff, "items": items}
+    )
+    if handoff.expires_at <= timezone.now():
+        response.status_code = 286  # htmx: stop polling, the link is dead
+    return response
+
+
+def handoff_claim_view(request: HttpRequest, token: str) -> HttpResponse:
+    """Phone: open the QR link; the first phone gets an upload page, others a plain reason."""
+    if not request.session.session_key:
+        request.session.save()
+    try:
+        handoff = handoff_claim(token=token, session_key=request.session.session_key)
+    except DomainError as exc:
+        status = 404 if isinstance(exc, NotFound) else exc.status
+        return render(request, "photos/handoff_gone.html", {"message": exc.message}, status=status)
+    request.session[SESSION_KEY] = handoff.pk
+    return render(request, "photos/handoff_phone.html", {"handoff": handoff, "owner": handoff.user})

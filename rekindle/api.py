@@ -12,25 +12,14 @@ from typing import Any
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
-from ninja.security import HttpBearer, django_auth
+from ninja.security import django_auth
 
 from accounts.api import router as accounts_router
-from accounts.services import api_token_authenticate
+from accounts.auth import BearerTokenAuth
 from credits.api import router as credits_router
 from photos.api import router as photos_router
 from processing.api import router as processing_router
 from rekindle.exceptions import DomainError
-
-
-class BearerTokenAuth(HttpBearer):
-    """Personal API tokens: ``Authorization: Bearer rk_<prefix>_<secret>``."""
-
-    def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = api_token_authenticate(raw_token=token)
-        if user is not None:
-            request.user = user
-        return user
-
 
 api = NinjaAPI(
     title="Rekindle API",

@@ -468,3 +468,5 @@ THUMBNAIL_SIZE = 320
 CELERY_BEAT_SCHEDULE["processing-job-sweep"] = {"task": "processing.job_sweep", "schedule": 60}
 # Share links last a week unless the owner chooses otherwise (1–30 days).
 SHARE_LINK_DAYS = 7
+# A QR hand-off link works for ten minutes, for the first phone that opens it.
+HANDOFF_TTL_S = 10 * 60

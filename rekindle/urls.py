@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from photos.storage import media_serve
+from photos.views import handoff_claim_view
 from processing.views import share_public
 from rekindle import health, pwa, views
 from rekindle.api import api
@@ -20,6 +21,7 @@ urlpatterns = [
     path("credits/", include("credits.urls")),
     path("jobs/", include("processing.urls")),
     path("s/<str:token>/", share_public, name="share"),
+    path("h/<str:token>/", handoff_claim_view, name="handoff_claim"),
     path("media/s/<str:token>/", media_serve, name="media_serve"),
     path("auth/", include("social_django.urls", namespace="social")),
     path("api/v1/", api.urls),

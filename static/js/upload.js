@@ -29,7 +29,8 @@
   const cancelButton = el("[data-cancel]");
   const retryButton = el("[data-retry]");
   const skipButton = el("[data-skip]");
-  const photoUrl = (id) => root.dataset.photoUrlTemplate.replace("{id}", id);
+  // On the hand-off phone page there is no page to go to: the photo lands on the computer.
+  const photoUrl = (id) => (root.dataset.photoUrlTemplate ? root.dataset.photoUrlTemplate.replace("{id}", id) : null);
 
   const files = [];
   let current = null;
@@ -186,7 +187,7 @@
       if (xhr.status >= 200 && xhr.status < 300) {
         item.state = "done";
         progressPanel.hidden = true;
-        label(item, "Uploaded", photoUrl(body.id));
+        label(item, photoUrl(body.id) ? "Uploaded" : "Sent to your computer", photoUrl(body.id));
         finished(item, body);
       } else {
         failed(item, body.message || `The upload failed (error ${xhr.status}).`, xhr.status === 429 || xhr.status >= 500);
@@ -234,7 +235,7 @@
 
   function finished(item, body) {
     const remaining = files.some((f) => f.state === "waiting");
-    if (!remaining && files.filter((f) => f.state === "done").length === 1 && files.length === 1) {
+    if (photoUrl(body.id) && !remaining && files.filter((f) => f.state === "done").length === 1 && files.length === 1) {
       window.location.assign(photoUrl(body.id));
       return;
     }
@@ -273,11 +274,13 @@
         const li = document.createElement("li");
         li.className = "file-item";
         li.textContent = `${r.item.filename}: uploaded`;
-        const a = document.createElement("a");
-        a.href = photoUrl(r.body.id);
-        a.className = "underline ml-2";
-        a.textContent = "Open";
-        li.appendChild(a);
+        if (photoUrl(r.body.id)) {
+          const a = document.createElement("a");
+          a.href = photoUrl(r.body.id);
+          a.className = "underline ml-2";
+          a.textContent = "Open";
+          li.appendChild(a);
+        }
         queueList.appendChild(li);
       } else if (!r.offline && r.body?.message) {
         errorBox.textContent = `${r.item.filename}: ${r.body.message}`;
