@@ -43,7 +43,14 @@
 
   // Sends every waiting photo once. Accepted and finally refused photos leave the queue; a
   // network failure, an expired session or a rate limit leaves them waiting for next time.
-  async function flush({ csrfToken } = {}) {
+  // The page ("online" event) and the service worker (Background Sync) may both try at the
+  // same moment: a Web Lock shared by both lets only one of them send.
+  function flush(options = {}) {
+    const locks = self.navigator && self.navigator.locks;
+    return locks ? locks.request("rekindle-uploads", () => flushUnlocked(options)) : flushUnlocked(options);
+  }
+
+  async function flushUnlocked({ csrfToken } = {}) {
     const results = [];
     for (const item of await all()) {
       let response;
