@@ -39,7 +39,15 @@ self.addEventListener("sync", (event) => {
   event.waitUntil(
     self.RekindleQueue.flush().then(async (results) => {
       if (results.some((r) => r.offline)) throw new Error("still offline"); // the browser retries later
-      for (const client of await self.clients.matchAll()) client.postMessage("uploads-flushed");
+      // Pages show what was sent (the blobs themselves stay here).
+      const sent = results.map((r) => ({
+        item: { filename: r.item.filename },
+        ok: r.ok,
+        offline: !!r.offline,
+        status: r.status,
+        body: r.body,
+      }));
+      for (const client of await self.clients.matchAll()) client.postMessage({ type: "uploads-flushed", results: sent });
     }),
   );
 });

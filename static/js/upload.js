@@ -268,7 +268,10 @@
 
   async function flushPending() {
     if (!navigator.onLine) return;
-    const results = await window.RekindleQueue.flush({ csrfToken: csrfToken() });
+    showSent(await window.RekindleQueue.flush({ csrfToken: csrfToken() }));
+  }
+
+  function showSent(results) {
     for (const r of results) {
       if (r.ok) {
         const li = document.createElement("li");
@@ -290,6 +293,8 @@
   }
 
   window.addEventListener("online", flushPending);
-  navigator.serviceWorker?.addEventListener("message", (e) => e.data === "uploads-flushed" && showPending());
+  navigator.serviceWorker?.addEventListener("message", (e) => {
+    if (e.data && e.data.type === "uploads-flushed") showSent(e.data.results);
+  });
   showPending().then(flushPending);
 })();
