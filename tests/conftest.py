@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
+from tests.embedded import embedded  # noqa: F401 -- the embedded default as real processes
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.s3 import s3_storage, seaweedfs  # noqa: F401 -- SeaweedFS fixtures for tests that need S3
 
