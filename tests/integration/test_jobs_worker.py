@@ -243,3 +243,34 @@ def test_a_worker_killed_mid_job_still_finishes_it_once_charged_once(runpod, _re
     assert runpod.stats()["submissions"] == 1
     assert CreditTransaction.objects.filter(job_id=job.pk, kind="charge").count() == 1
     assert credit_balance(user=user) == 13 - 2
+
+
+def test_cancelling_a_running_runpod_job_cancels_it_remotely_and_keeps_no_result(runpod):
+    import threading
+
+    from django.db import connection
+
+    from processing.services import job_cancel
+
+    runpod.configure(run_delay=5.0)
+    user = UserFactory()
+    job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
+
+    def run() -> None:
+        try:
+            job_run(job_id=job.pk)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    wait_for(lambda: Job.objects.filter(pk=job.pk).exclude(external_id="").exists(), timeout=30)
+    cancelled = job_cancel(user=user, job_id=job.pk)
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    job.refresh_from_db()
+    assert cancelled.status == job.status == JobStatus.CANCELLED
+    assert not job.result
+    assert "credits were used" in job.error_message  # the engine had started: no refund
+    assert not CreditTransaction.objects.filter(job_id=job.pk, kind="refund").exists()
+    wait_for(lambda: runpod.stats()["jobs"].get("CANCELLED", 0) == 1, timeout=10)
