@@ -70,11 +70,13 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
             error = exc.message
         else:
             return redirect("processing:detail", job_id=job.pk)
+    options = _kind_options(balance, photo)
     context = {
         "photo": photo,
         "photo_url": media_url(photo.thumbnail.name) if photo.thumbnail else None,
         "balance": balance,
-        "options": _kind_options(balance, photo),
+        "options": options,
+        "short_of_credits": any(not o["affordable"] for o in options),
         "engine_label": ENGINE_LABELS.get(_engine_name(), ""),
         "error": error,
     }

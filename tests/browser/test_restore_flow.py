@@ -47,6 +47,7 @@ def restore_and_compare(page: Page, base_url: str, shot: str) -> None:
     expect(page.get_by_text("Your balance: 3 credits")).to_be_visible()
     expect(page.get_by_role("radio", name=re.compile("Restore — 2 credits"))).to_be_checked()
     expect(page.get_by_role("radio", name=re.compile("Restore \\+ colourize — 4 credits"))).to_be_disabled()
+    expect(page.get_by_role("link", name="buy credits")).to_have_attribute("href", "/credits/")
     page.get_by_role("button", name="Start").click()
     expect(page.get_by_role("heading", name="Done")).to_be_visible(timeout=60_000)
     slider = page.get_by_label("Compare before and after")
@@ -203,4 +204,42 @@ def test_heic_the_browser_cannot_draw_is_sent_first_and_straightened_on_the_serv
     photo = Photo.objects.get()
     assert photo.source_format == "HEIF" and photo.quad_source == "person"
     assert photo.quad[0][0] == pytest.approx(0.2, abs=0.01)
+    context.close()
+
+
+def test_several_files_go_one_after_another_and_a_dropped_connection_can_be_retried(
+    browser: Browser, base_url
+):
+    from photos.models import Photo
+
+    context = new_context(browser)
+    page = context.new_page()
+    sign_up(page, base_url, "many@example.com")
+    page.goto(f"{base_url}/photos/new/")
+    expect(page.get_by_text("buy credits")).to_have_count(0)
+    failures = {"left": 1}
+
+    def flaky(route):
+        if failures["left"]:
+            failures["left"] -= 1
+            return route.abort("connectionreset")
+        return route.continue_()
+
+    page.route("**/api/v1/photos", flaky)
+    page.set_input_files(
+        "#gallery-input",
+        files=[
+            {"name": "one.jpg", "mimeType": "image/jpeg", "buffer": images.jpeg()},
+            {"name": "two.png", "mimeType": "image/png", "buffer": images.encode(images.photo(), "PNG")},
+        ],
+    )
+    page.get_by_role("button", name="Upload this photo").click()
+    expect(page.locator("[data-upload-error]")).to_contain_text("The connection dropped")
+    page.get_by_role("button", name="Retry").click()
+    expect(page.get_by_text("one.jpg: Uploaded")).to_be_visible(timeout=15_000)
+    # The second file is next in line, in the cropper.
+    expect(page.get_by_text("two.png: Straighten it, then upload")).to_be_visible()
+    page.get_by_role("button", name="Upload this photo").click()
+    expect(page.get_by_text("two.png: Uploaded")).to_be_visible(timeout=15_000)
+    assert sorted(Photo.objects.values_list("original_name", flat=True)) == ["one.jpg", "two.png"]
     context.close()
