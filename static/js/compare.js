@@ -24,6 +24,13 @@
       fromPointer(e);
     });
     stage?.addEventListener("pointermove", (e) => e.buttons && fromPointer(e));
+    // Zoom: the pictures grow inside a scrollable viewport (pan by scrolling or dragging).
+    const zoom = root.querySelector("[data-compare-zoom]");
+    zoom?.addEventListener("click", () => {
+      const on = root.classList.toggle("compare-zoomed");
+      zoom.setAttribute("aria-pressed", String(on));
+      zoom.textContent = on ? "Zoom out" : "Zoom in";
+    });
     apply();
   }
 

@@ -57,6 +57,12 @@ def restore_and_compare(page: Page, base_url: str, shot: str) -> None:
     for _ in range(10):
         page.keyboard.press("ArrowRight")
     assert after.evaluate("(el) => el.style.clipPath") != before_clip
+    zoom = page.get_by_role("button", name="Zoom in")
+    width = page.locator("[data-compare-stage]").bounding_box()["width"]
+    zoom.click()
+    expect(page.get_by_role("button", name="Zoom out")).to_have_attribute("aria-pressed", "true")
+    assert page.locator("[data-compare-stage]").bounding_box()["width"] > 2 * width
+    page.get_by_role("button", name="Zoom out").click()
     screenshot(page, shot)
     with page.expect_download() as info:
         page.get_by_role("link", name="Download").click()
@@ -101,6 +107,17 @@ def test_desktop_drop_crop_upload_restore_compare_download(browser: Browser, bas
     restore_and_compare(page, base_url, "result-1280")
     job = Job.objects.get(photo_id=photo_id)
     assert job.status == "succeeded" and job.photo.quad_source == "person"
+
+    # Share the result; a stranger sees it; revoking takes it away at once.
+    page.get_by_role("button", name="Create a share link (7 days)").click()
+    share_url = page.locator("[data-share-url]").input_value()
+    stranger = new_context(browser).new_page()
+    stranger.goto(share_url)
+    expect(stranger.get_by_role("heading", name="A photo brought back with Rekindle")).to_be_visible()
+    expect(stranger.get_by_text("Report this picture")).to_be_visible()
+    page.get_by_role("button", name="Stop sharing").click()
+    stranger.reload()
+    expect(stranger.get_by_role("heading", name="This picture isn't shared any more")).to_be_visible()
     context.close()
 
 
