@@ -171,17 +171,24 @@ def test_runpod_timeouts_and_crashes_are_transient_and_resubmit_on_retry(runpod)
     assert runpod.stats()["submissions"] == 2
 
 
-def test_a_burst_of_runpod_5xx_while_polling_is_retried_without_resubmitting(runpod):
-    runpod.configure(run_delay=0.5)
-    user = UserFactory()
-    job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
+def submitted_then_lost(job: Job) -> str:
+    """A first delivery started the job and submitted it to RunPod, then its worker vanished."""
     job = services.job_start(job_id=job.pk)
     request = services.EngineRequest(
         image=services.photo_processing_array(photo=job.photo, max_size=(job.max_width, job.max_height)),
         kind=job.kind,
         max_size=(job.max_width, job.max_height),
     )
-    Job.objects.filter(pk=job.pk).update(external_id=services.get_engine("runpod").submit(request))
+    external_id = services.get_engine("runpod").submit(request)
+    Job.objects.filter(pk=job.pk).update(external_id=external_id)
+    return external_id
+
+
+def test_a_burst_of_runpod_5xx_while_polling_is_retried_without_resubmitting(runpod):
+    runpod.configure(run_delay=0.5)
+    user = UserFactory()
+    job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
+    submitted_then_lost(job)
     runpod.configure(run_delay=0.5, error_burst=3)
     with pytest.raises(services.TransientEngineError):
         job_run(job_id=job.pk)  # a 503 while polling: retry later, keep the RunPod job
@@ -202,15 +209,7 @@ def test_a_retried_runpod_job_resumes_polling_instead_of_paying_again(runpod):
     runpod.configure(run_delay=1.0)
     user = UserFactory()
     job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
-    # The first delivery submitted to RunPod, then its worker vanished while polling.
-    job = services.job_start(job_id=job.pk)
-    request = services.EngineRequest(
-        image=services.photo_processing_array(photo=job.photo, max_size=(job.max_width, job.max_height)),
-        kind=job.kind,
-        max_size=(job.max_width, job.max_height),
-    )
-    external_id = services.get_engine("runpod").submit(request)
-    Job.objects.filter(pk=job.pk).update(external_id=external_id)
+    external_id = submitted_then_lost(job)
     # The redelivered message runs the job again: it polls the same RunPod job.
     job_run(job_id=job.pk)
     job.refresh_from_db()
