@@ -85,6 +85,9 @@ class Membership(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # When Stripe created the event whose subscription snapshot set plan and status: an older
+    # event delivered late must not undo a newer one (Stripe does not promise order).
+    stripe_event_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.plan} ({self.status})"
@@ -92,3 +95,19 @@ class Membership(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLING)
+
+
+class EndedSubscription(models.Model):
+    """A Stripe subscription that has ended: nothing arriving later for it grants credits again.
+
+    Kept apart from Membership (one row per person, replaced by a new subscription) so a late
+    ``invoice.paid`` for an old subscription still finds that it ended.
+    """
+
+    stripe_subscription_id = models.CharField(max_length=255, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    ended_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_subscription_id} ended {self.ended_at:%Y-%m-%d}"

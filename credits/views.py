@@ -1,15 +1,24 @@
-"""The credits & billing page."""
+"""The credits & billing page, and the doors to Stripe Checkout and the Billing Portal.
+
+The buttons POST here; we ask Stripe for a session and send the browser there (303). The
+success page only says thanks: credits arrive from verified webhooks, never from a URL.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
 
+from credits.billing import billing_portal, checkout_subscription, checkout_topup, membership_for_user
 from credits.plans import PLANS, TOPUPS
 from credits.selectors import credit_balance, credit_ledger_for_user, next_grant_date, user_plan
+from rekindle.exceptions import DomainError
 
 
 @login_required
@@ -24,7 +33,82 @@ def credits_page(request: HttpRequest) -> HttpResponse:
             "plans": list(PLANS.values()),
             "topups": list(TOPUPS.values()),
             "next_grant_on": next_grant_date(user=request.user),
+            "membership": membership_for_user(user=request.user),
             "page": page,
             "payments_enabled": settings.STRIPE_ENABLED,
         },
     )
+
+
+def _to_stripe(url: str) -> HttpResponse:
+    # 303: the browser follows a POST's redirect with a GET, to Stripe's hosted page.
+    response = HttpResponseRedirect(url)
+    response.status_code = 303
+    return response
+
+
+def _back_with_error(request: HttpRequest, error: DomainError) -> HttpResponse:
+    messages.error(request, error.message)
+    return redirect("credits:page")
+
+
+@login_required
+@require_POST
+def topup_checkout(request: HttpRequest, pack: str) -> HttpResponse:
+    try:
+        url = checkout_topup(
+            user=request.user,
+            pack_slug=pack,
+            success_url=request.build_absolute_uri(reverse("credits:thanks")),
+            cancel_url=request.build_absolute_uri(reverse("credits:page")),
+        )
+    except DomainError as error:
+        return _back_with_error(request, error)
+    return _to_stripe(url)
+
+
+@login_required
+@require_POST
+def plan_checkout(request: HttpRequest, plan: str, interval: str) -> HttpResponse:
+    try:
+        url = checkout_subscription(
+            user=request.user,
+            plan_slug=plan,
+            interval=interval,
+            success_url=request.build_absolute_uri(reverse("credits:thanks")),
+            cancel_url=request.build_absolute_uri(reverse("credits:page")),
+        )
+    except DomainError as error:
+        return _back_with_error(request, error)
+    return _to_stripe(url)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def manage(request: HttpRequest) -> HttpResponse:
+    """GET: what cancelling costs (credits lost, and when). POST: on to the Billing Portal."""
+    if request.method == "POST":
+        try:
+            url = billing_portal(
+                user=request.user, return_url=request.build_absolute_uri(reverse("credits:page"))
+            )
+        except DomainError as error:
+            return _back_with_error(request, error)
+        return _to_stripe(url)
+    membership = membership_for_user(user=request.user)
+    return render(
+        request,
+        "credits/manage.html",
+        {
+            "balance": credit_balance(user=request.user),
+            "membership": membership,
+            "plan": PLANS.get(membership.plan) if membership else None,
+            "payments_enabled": settings.STRIPE_ENABLED,
+        },
+    )
+
+
+@login_required
+def thanks(request: HttpRequest) -> HttpResponse:
+    # Whatever the query string says, nothing is granted here.
+    return render(request, "credits/thanks.html")

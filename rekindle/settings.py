@@ -470,3 +470,11 @@ CELERY_BEAT_SCHEDULE["processing-job-sweep"] = {"task": "processing.job_sweep", 
 SHARE_LINK_DAYS = 7
 # A QR hand-off link works for ten minutes, for the first phone that opens it.
 HANDOFF_TTL_S = 10 * 60
+
+# --- Credits: Stripe billing ------------------------------------------------------------
+
+# Annual plans grant each month's credits as the month starts; checked daily (idempotent).
+CELERY_BEAT_SCHEDULE["credits-grant-annual-months"] = {
+    "task": "credits.grant_annual_months",
+    "schedule": 60 * 60 * 24,
+}

@@ -19,6 +19,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("photos/", include("photos.urls")),
     path("credits/", include("credits.urls")),
+    # dj-stripe's signature-checked webhook endpoint: /stripe/webhook/<endpoint uuid>/
+    path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("jobs/", include("processing.urls")),
     path("s/<str:token>/", share_public, name="share"),
     path("h/<str:token>/", handoff_claim_view, name="handoff_claim"),

@@ -1,0 +1,441 @@
+"""Stripe billing services: Checkout, the Billing Portal, and what verified webhooks change.
+
+Credits never come from a browser: the Checkout success page only says thanks. They come
+from dj-stripe's signature-verified webhook events, which ``credits/webhooks.py`` turns into
+calls to the services here. Stripe delivers events more than once and in any order, so:
+
+- every grant has an idempotency key: ``stripe:checkout:<session>`` for top-ups and
+  ``grant:<user>:<subscription>:<period or month start>`` for plan credits;
+- the Membership's plan and status follow the newest event (by Stripe's own ``created``
+  time), its period the latest period seen;
+- an ended subscription is remembered (``EndedSubscription``); nothing that arrives for it
+  later grants credits or brings the membership back.
+
+Customers: dj-stripe's ``Customer`` with ``subscriber=user``. It needs no model of ours, its
+creation carries a stored Stripe idempotency key (a double click cannot make two customers
+at Stripe), and dj-stripe's own event handlers find it locally instead of fetching it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime
+from typing import Any
+
+import stripe
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from djstripe.models import Customer
+
+from accounts.models import User
+from credits.models import (
+    CreditTransaction,
+    EndedSubscription,
+    Membership,
+    SubscriptionStatus,
+    TransactionKind,
+)
+from credits.plans import PLANS, Plan, UnknownPlan, plan_for, topup_for
+from credits.services import anniversary, credits_forfeit, credits_grant
+from rekindle.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+INTERVALS = ("month", "year")
+# Stripe statuses that still give the plan's benefits, and the ones that mean it is over.
+LIVE_STATUSES = ("active", "trialing", "past_due")
+ENDED_STATUSES = ("canceled", "incomplete_expired")
+# Invoices that pay for a period of the plan (not proration adjustments or one-off charges).
+GRANTING_BILLING_REASONS = ("subscription_create", "subscription_cycle")
+
+
+class PaymentsNotConfigured(DomainError):
+    code = "payments_not_configured"
+    status = 503
+
+
+class AlreadySubscribed(DomainError):
+    code = "already_subscribed"
+    status = 409
+
+
+class NoBillingAccount(DomainError):
+    code = "no_billing_account"
+    status = 409
+
+
+# --- Helpers -------------------------------------------------------------------------
+
+
+def _api_key() -> str:
+    if not settings.STRIPE_ENABLED:
+        raise PaymentsNotConfigured(
+            "Payments are not configured on this server. An administrator can add credits to your account."
+        )
+    return settings.STRIPE_SECRET_KEY
+
+
+def _price_or_fail(price_id: str, what: str) -> str:
+    if not price_id:
+        raise PaymentsNotConfigured(f"{what} cannot be bought yet: its Stripe price is not configured.")
+    return price_id
+
+
+def _ts(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if value else None
+
+
+def _id(value: Any) -> str:
+    """A Stripe reference is an id string or an expanded object with an id."""
+    if isinstance(value, dict):
+        return value.get("id") or ""
+    return value or ""
+
+
+def plan_for_price(price_id: str) -> tuple[Plan, str] | None:
+    """(plan, interval) for a configured Stripe price id, e.g. "remember_year" → Remember, year."""
+    for name, configured in settings.STRIPE_PRICE_IDS.items():
+        slug, _, interval = name.rpartition("_")
+        if configured == price_id and slug in PLANS and interval in INTERVALS:
+            return PLANS[slug], interval
+    return None
+
+
+def user_for_customer(customer_id: str) -> User | None:
+    """Our person behind a Stripe customer id, or None (logged) when it is not one of ours."""
+    customer = Customer.objects.filter(id=customer_id).select_related("subscriber").first()
+    if customer is None or customer.subscriber is None:
+        logger.warning("stripe event for unknown customer", extra={"customer": customer_id})
+        return None
+    return customer.subscriber
+
+
+def stripe_customer_for_user(*, user: User) -> Customer:
+    """The person's Stripe customer, created once (the user row lock serialises double clicks)."""
+    api_key = _api_key()
+    with transaction.atomic():
+        User.objects.select_for_update().get(pk=user.pk)
+        customer, created = Customer.get_or_create(subscriber=user, api_key=api_key)
+    if created:
+        logger.info("stripe customer created", extra={"user_id": user.pk, "customer": customer.id})
+    return customer
+
+
+def membership_for_user(*, user: User) -> Membership | None:
+    """The person's live paid plan (active or ending at period end), if any."""
+    return Membership.objects.filter(
+        user=user, status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLING]
+    ).first()
+
+
+# --- Checkout and the portal -----------------------------------------------------------
+
+
+def checkout_topup(*, user: User, pack_slug: str, success_url: str, cancel_url: str) -> str:
+    """A Stripe Checkout (payment mode) URL for a credit pack; credits arrive by webhook."""
+    pack = topup_for(pack_slug)
+    api_key = _api_key()
+    price = _price_or_fail(pack.stripe_price_id, f"The {pack.credits}-credit pack")
+    customer = stripe_customer_for_user(user=user)
+    session = stripe.checkout.Session.create(
+        api_key=api_key,
+        mode="payment",
+        customer=customer.id,
+        line_items=[{"price": price, "quantity": 1}],
+        client_reference_id=str(user.pk),
+        metadata={"user_id": str(user.pk), "pack": pack.slug},
+        success_url=success_url,
+        cancel_url=cancel_url,
+    )
+    logger.info("checkout started", extra={"user_id": user.pk, "pack": pack.slug, "session": session.id})
+    return session.url
+
+
+def checkout_subscription(
+    *, user: User, plan_slug: str, interval: str, success_url: str, cancel_url: str
+) -> str:
+    """A Stripe Checkout (subscription mode) URL for a paid plan; changes go through the portal."""
+    plan = plan_for(plan_slug)
+    if not plan.is_paid:
+        raise UnknownPlan("The Free plan needs no payment.", plans=[p for p in PLANS if PLANS[p].is_paid])
+    if interval not in INTERVALS:
+        raise UnknownPlan(f"Plans are billed monthly or yearly, not “{interval}”.", intervals=list(INTERVALS))
+    api_key = _api_key()
+    price = _price_or_fail(plan.stripe_price_id(interval), f"The {plan.name} plan ({interval}ly)")
+    if membership_for_user(user=user) is not None:
+        raise AlreadySubscribed("You already have a plan. Change it from “Manage or cancel”.")
+    customer = stripe_customer_for_user(user=user)
+    metadata = {"user_id": str(user.pk), "plan": plan.slug, "interval": interval}
+    session = stripe.checkout.Session.create(
+        api_key=api_key,
+        mode="subscription",
+        customer=customer.id,
+        line_items=[{"price": price, "quantity": 1}],
+        client_reference_id=str(user.pk),
+        metadata=metadata,
+        subscription_data={"metadata": metadata},
+        success_url=success_url,
+        cancel_url=cancel_url,
+    )
+    logger.info("checkout started", extra={"user_id": user.pk, "plan": plan.slug, "session": session.id})
+    return session.url
+
+
+def billing_portal(*, user: User, return_url: str) -> str:
+    """A Stripe Billing Portal URL where the person changes or cancels their plan."""
+    api_key = _api_key()
+    customer = Customer.objects.filter(subscriber=user).first()
+    if customer is None:
+        raise NoBillingAccount("You have no paid plan or purchases to manage yet.")
+    session = stripe.billing_portal.Session.create(
+        api_key=api_key, customer=customer.id, return_url=return_url
+    )
+    return session.url
+
+
+# --- What verified webhook events change -------------------------------------------------
+
+
+def topup_checkout_paid(*, session: dict[str, Any]) -> None:
+    """A paid payment-mode Checkout session: the pack's credits, once per session."""
+    if session.get("mode") != "payment" or session.get("payment_status") != "paid":
+        # Delayed methods (bank debits) complete unpaid; async_payment_succeeded follows.
+        logger.info("checkout session not paid yet", extra={"session": session.get("id")})
+        return
+    user = user_for_customer(_id(session.get("customer")))
+    if user is None:
+        return
+    metadata = session.get("metadata") or {}
+    if metadata.get("user_id") not in (None, str(user.pk)):
+        logger.error("checkout session user mismatch", extra={"session": session["id"], "user_id": user.pk})
+        return
+    try:
+        pack = topup_for(metadata.get("pack", ""))
+    except UnknownPlan:
+        logger.error(
+            "checkout session for unknown pack", extra={"session": session["id"], "metadata": metadata}
+        )
+        return
+    credits_grant(
+        user=user,
+        amount=pack.credits,
+        key=f"stripe:checkout:{session['id']}",
+        reason=f"Bought {pack.credits} credits",
+        kind=TransactionKind.TOPUP,
+        stripe_id=session["id"],
+    )
+
+
+def _subscription_period(sub: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """Newer Stripe API versions keep the period on the subscription's items."""
+    start, end = sub.get("current_period_start"), sub.get("current_period_end")
+    if not start:
+        items = (sub.get("items") or {}).get("data") or [{}]
+        start, end = items[0].get("current_period_start"), items[0].get("current_period_end")
+    return _ts(start), _ts(end)
+
+
+def _subscription_plan(sub: dict[str, Any]) -> tuple[Plan, str] | None:
+    for item in (sub.get("items") or {}).get("data") or []:
+        found = plan_for_price(_id(item.get("price")))
+        if found:
+            return found
+    metadata = sub.get("metadata") or {}
+    if metadata.get("plan") in PLANS and metadata.get("interval") in INTERVALS:
+        return PLANS[metadata["plan"]], metadata["interval"]
+    return None
+
+
+def _lock_membership(user: User) -> Membership | None:
+    return Membership.objects.select_for_update().filter(user=user).first()
+
+
+def _adopt(
+    membership: Membership | None, *, user: User, subscription_id: str, plan: Plan, interval: str
+) -> Membership:
+    """The membership row now follows this subscription (a person has one row, reused)."""
+    membership = membership or Membership(user=user)
+    membership.stripe_subscription_id = subscription_id
+    membership.plan, membership.interval = plan.slug, interval
+    membership.status = SubscriptionStatus.ACTIVE
+    membership.current_period_start = membership.current_period_end = None
+    membership.stripe_event_at = membership.ended_at = None
+    return membership
+
+
+def _other_subscription_is_live(membership: Membership | None, subscription_id: str) -> bool:
+    return bool(membership and membership.is_active and membership.stripe_subscription_id != subscription_id)
+
+
+def membership_apply_subscription(*, sub: dict[str, Any], event_at: datetime) -> Membership | None:
+    """A subscription snapshot from an event: plan, status and period; ending forfeits the pool."""
+    sub_id = sub["id"]
+    user = user_for_customer(_id(sub.get("customer")))
+    if user is None:
+        return None
+    status = sub.get("status")
+    ended = status in ENDED_STATUSES
+    if not ended and status not in LIVE_STATUSES:
+        logger.info("subscription status ignored", extra={"subscription": sub_id, "status": status})
+        return None
+    found = _subscription_plan(sub)
+    if found is None:
+        logger.error("subscription for an unknown price", extra={"subscription": sub_id})
+        return None
+    plan, interval = found
+    start, end = _subscription_period(sub)
+    with transaction.atomic():
+        membership = _lock_membership(user)
+        if EndedSubscription.objects.filter(stripe_subscription_id=sub_id).exists():
+            logger.info("event for an ended subscription ignored", extra={"subscription": sub_id})
+            return membership
+        if _other_subscription_is_live(membership, sub_id):
+            if ended:
+                EndedSubscription.objects.create(
+                    stripe_subscription_id=sub_id, user=user, ended_at=_ts(sub.get("ended_at")) or event_at
+                )
+            logger.warning(
+                "second subscription for one person", extra={"subscription": sub_id, "user_id": user.pk}
+            )
+            return membership
+        if membership is None or membership.stripe_subscription_id != sub_id:
+            membership = _adopt(membership, user=user, subscription_id=sub_id, plan=plan, interval=interval)
+        if start and (membership.current_period_start is None or start >= membership.current_period_start):
+            membership.current_period_start, membership.current_period_end = start, end
+        if membership.stripe_event_at is None or event_at >= membership.stripe_event_at or ended:
+            membership.plan, membership.interval = plan.slug, interval
+            cancelling = sub.get("cancel_at_period_end") or sub.get("cancel_at")
+            membership.status = SubscriptionStatus.CANCELLING if cancelling else SubscriptionStatus.ACTIVE
+            membership.stripe_event_at = max(filter(None, [event_at, membership.stripe_event_at]))
+        if ended:
+            membership.status = SubscriptionStatus.ENDED
+            membership.ended_at = _ts(sub.get("ended_at")) or event_at
+            EndedSubscription.objects.create(
+                stripe_subscription_id=sub_id, user=user, ended_at=membership.ended_at
+            )
+        membership.save()
+        if ended:
+            credits_forfeit(
+                user=user,
+                key=f"forfeit:{sub_id}",
+                reason=f"Your {plan.name} plan ended; unused credits are forfeited",
+            )
+    logger.info(
+        "membership updated", extra={"user_id": user.pk, "subscription": sub_id, "status": membership.status}
+    )
+    return membership
+
+
+def _invoice_subscription_id(invoice: dict[str, Any]) -> str:
+    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return _id(invoice.get("subscription")) or _id(parent.get("subscription"))
+
+
+def _invoice_line(invoice: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
+    """The invoice line that pays for the plan, with its price id (old and new API shapes)."""
+    for line in (invoice.get("lines") or {}).get("data") or []:
+        pricing = (line.get("pricing") or {}).get("price_details") or {}
+        price_id = _id(line.get("price")) or _id(pricing.get("price"))
+        if price_id and plan_for_price(price_id):
+            return line, price_id
+    return None
+
+
+def subscription_invoice_paid(*, invoice: dict[str, Any], event_at: datetime) -> None:
+    """A paid subscription invoice: the plan's credits for that period, once per (user, period)."""
+    sub_id = _invoice_subscription_id(invoice)
+    if not sub_id:
+        return
+    user = user_for_customer(_id(invoice.get("customer")))
+    if user is None:
+        return
+    if invoice.get("billing_reason") not in GRANTING_BILLING_REASONS:
+        logger.info(
+            "invoice grants nothing",
+            extra={"invoice": invoice.get("id"), "reason": invoice.get("billing_reason")},
+        )
+        return
+    found = _invoice_line(invoice)
+    if found is None:
+        logger.error("paid invoice without a known plan price", extra={"invoice": invoice.get("id")})
+        return
+    line, price_id = found
+    plan, interval = plan_for_price(price_id)  # type: ignore[misc]  # checked by _invoice_line
+    start, end = _ts(line["period"]["start"]), _ts(line["period"]["end"])
+    with transaction.atomic():
+        membership = _lock_membership(user)
+        if EndedSubscription.objects.filter(stripe_subscription_id=sub_id).exists():
+            logger.warning(
+                "invoice paid after the subscription ended: no credits", extra={"subscription": sub_id}
+            )
+            return
+        if _other_subscription_is_live(membership, sub_id):
+            logger.warning(
+                "invoice for a second subscription", extra={"subscription": sub_id, "user_id": user.pk}
+            )
+            return
+        if membership is None or membership.stripe_subscription_id != sub_id:
+            membership = _adopt(membership, user=user, subscription_id=sub_id, plan=plan, interval=interval)
+        if membership.current_period_start is None or start >= membership.current_period_start:
+            membership.current_period_start, membership.current_period_end = start, end
+        membership.save()
+        _grant_plan_month(
+            user=user, plan=plan, subscription_id=sub_id, month_start=start.date(), stripe_id=invoice["id"]
+        )
+
+
+def _grant_plan_month(
+    *, user: User, plan: Plan, subscription_id: str, month_start: date, stripe_id: str = ""
+) -> CreditTransaction:
+    return credits_grant(
+        user=user,
+        amount=plan.monthly_credits,
+        key=f"grant:{user.pk}:{subscription_id}:{month_start.isoformat()}",
+        reason=f"{plan.name} plan credits for the month from {month_start:%-d %b %Y}",
+        stripe_id=stripe_id,
+    )
+
+
+def credits_grant_annual_months_due(*, today: date | None = None) -> int:
+    """Beat task body: annual plans get each month's credits as that month starts (idempotent).
+
+    Months missed while the task did not run are caught up; the key makes reruns no-ops.
+    Returns how many grants were new.
+    """
+    today = today or timezone.now().date()
+    started, count = timezone.now(), 0
+    yearly = Membership.objects.filter(
+        interval="year",
+        status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLING],
+        current_period_start__isnull=False,
+    ).values_list("pk", flat=True)
+    for membership_id in list(yearly):
+        with transaction.atomic():
+            # Locked like the webhook services lock it, so an ending cannot slip in between.
+            membership = Membership.objects.select_for_update().select_related("user").get(pk=membership_id)
+            plan = PLANS.get(membership.plan)
+            if not membership.is_active or membership.interval != "year" or plan is None or not plan.is_paid:
+                continue
+            if EndedSubscription.objects.filter(
+                stripe_subscription_id=membership.stripe_subscription_id
+            ).exists():
+                continue
+            first = membership.current_period_start.date()
+            end = (
+                membership.current_period_end.date()
+                if membership.current_period_end
+                else anniversary(first, 12)
+            )
+            for months in range(12):
+                month_start = anniversary(first, months)
+                if month_start > today or month_start >= end:
+                    break
+                row = _grant_plan_month(
+                    user=membership.user,
+                    plan=plan,
+                    subscription_id=membership.stripe_subscription_id,
+                    month_start=month_start,
+                )
+                count += row.created_at >= started
+    return count
