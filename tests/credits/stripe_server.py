@@ -153,7 +153,11 @@ def _handler(server: StripeServer) -> type[BaseHTTPRequestHandler]:
             path = self._record(dict(parse_qsl(urlsplit(self.path).query)))
             if path == "/v1/account":
                 return self._answer(200, ACCOUNT)
-            obj = server.objects.get(path.rstrip("/").rsplit("/", 1)[-1])
+            last = path.rstrip("/").rsplit("/", 1)[-1]
+            if "_" not in last:
+                # A sub-list such as /v1/products/<id>/features: none recorded.
+                return self._answer(200, {"object": "list", "data": [], "has_more": False, "url": path})
+            obj = server.objects.get(last)
             if obj is None:
                 return self._answer(404, _error(f"No such object: {path}"))
             return self._answer(200, obj)
