@@ -395,7 +395,8 @@ STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_ENABLED = bool(STRIPE_SECRET_KEY)
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
-DJSTRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Webhook secrets live on dj-stripe's WebhookEndpoint rows (admin → dj-stripe → Webhook
+# endpoints), each with its own URL /stripe/webhook/<uuid>/; dj-stripe 2.11 ignores a global one.
 
 # Static files come straight from static/ while developing (no collectstatic needed).
 WHITENOISE_USE_FINDERS = DEBUG
