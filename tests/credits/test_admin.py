@@ -1,0 +1,56 @@
+"""The credits admin: the ledger is read-only; adjustments need a reason and write a row."""
+
+from __future__ import annotations
+
+import pytest
+
+from credits.models import CreditBalance, CreditTransaction
+from credits.selectors import credit_balance
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    client.staff = staff
+    return client
+
+
+def test_staff_adjusts_credits_with_a_reason_through_the_action(staff_client, user):
+    balance = CreditBalance.objects.get(user=user)
+    url = "/admin/credits/creditbalance/"
+    form = staff_client.post(url, {"action": "adjust", "_selected_action": [balance.pk]})
+    assert form.status_code == 200
+    assert "Adjust the credits of" in form.content.decode()
+    staff_client.post(
+        url,
+        {
+            "action": "adjust",
+            "_selected_action": [balance.pk],
+            "apply": "1",
+            "amount": "5",
+            "reason": "Goodwill",
+        },
+    )
+    assert credit_balance(user=user) == 8
+    row = CreditTransaction.objects.get(user=user, kind="adjustment")
+    assert row.reason == "Goodwill" and row.created_by == staff_client.staff
+
+
+def test_the_ledger_cannot_be_edited_or_deleted_in_the_admin(staff_client, user):
+    row = CreditTransaction.objects.get(user=user)
+    assert staff_client.get("/admin/credits/credittransaction/").status_code == 200
+    assert staff_client.get("/admin/credits/credittransaction/add/").status_code == 403
+    staff_client.post(f"/admin/credits/credittransaction/{row.pk}/change/", {"amount": "100"})
+    staff_client.post(f"/admin/credits/credittransaction/{row.pk}/delete/", {"post": "yes"})
+    row.refresh_from_db()
+    assert row.amount == 3
+
+
+def test_admin_pages_refuse_people_who_are_not_staff(client, user):
+    client.force_login(user)
+    response = client.get("/admin/credits/creditbalance/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
