@@ -12,7 +12,6 @@ from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import PageNumberPagination, paginate
 from ninja.security import APIKeyCookie, django_auth
-from ninja.throttling import UserRateThrottle
 from pydantic import Field
 
 from accounts.auth import BearerTokenAuth
@@ -30,23 +29,9 @@ from photos.services import (
     refusal,
 )
 from photos.storage import media_url
+from photos.throttling import UploadThrottle
 
 router = Router(tags=["photos"])
-
-
-class UploadThrottle(UserRateThrottle):
-    """Uploads per person (photos and presigned slots), on the shared cache."""
-
-    scope = "photo-upload"
-
-    def __init__(self) -> None:
-        super().__init__(settings.PHOTO_UPLOAD_RATE)
-
-    def allow_request(self, request: HttpRequest) -> bool:
-        # Read the rate on each request, so a changed setting applies without a restart.
-        self.rate = settings.PHOTO_UPLOAD_RATE
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request)
 
 
 class HandoffAuth(APIKeyCookie):

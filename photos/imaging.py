@@ -7,13 +7,14 @@ H×W×3 uint8 RGB, the same convention as ``processing.engines``.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import cv2
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 pillow_heif.register_heif_opener()
 
@@ -27,10 +28,13 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 PROCESSING_SIZE = (1280, 720)
 THUMBNAIL_SIZE = 320
-# Decode a little larger than the output so a perspective crop still has pixels to spare.
+# A perspective crop decodes this much more than the crop's share of the frame needs, so the
+# warp (a bilinear resampling) still has pixels to spare.
 DECODE_MARGIN = 1.5
 # Auto-detected borders are applied only above this confidence.
 BORDER_CONFIDENCE_MIN = 0.6
+# Downscaling filter for the processing-ready image (see preprocess_bench for its cost).
+FIT_FILTER = Image.Resampling.LANCZOS
 
 Quad = list[list[float]]  # four [x, y] corners, normalized 0..1: TL, TR, BR, BL
 
@@ -55,90 +59,138 @@ class Decoded:
     source_format: str
     original_size: tuple[int, int]  # upright size of the file as stored
     is_grayscale: bool
+    preview: np.ndarray  # the same picture, at most PREVIEW_SIZE px long (detection, statistics)
 
 
-def sniff(stream: BinaryIO) -> str:
-    """The file's real format (by content), or UnsupportedFormat/Unreadable."""
+# What an EXIF orientation asks for, to turn the stored pixels upright (as ImageOps does).
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+TOO_MANY_PIXELS = "The image has far too many pixels."
+DAMAGED = "The image is damaged or incomplete."
+# Detection and statistics need only this many pixels along the long side.
+PREVIEW_SIZE = 512
+
+
+def _open(stream: BinaryIO) -> Image.Image:
+    """Open (headers only) with Pillow restricted to the four formats we take."""
     stream.seek(0)
     if not stream.read(16):
         raise UnsupportedFormat("The file is empty.")
     stream.seek(0)
     try:
-        with Image.open(stream, formats=ACCEPTED_FORMATS) as img:
-            fmt = img.format or ""
-            width, height = img.size
+        img = Image.open(stream, formats=ACCEPTED_FORMATS)
     except UnidentifiedImageError as exc:
         raise UnsupportedFormat("Not a JPEG, PNG, HEIC or WebP image.") from exc
     except Image.DecompressionBombError as exc:
-        raise Unreadable("The image has far too many pixels.") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise Unreadable("The image is damaged or incomplete.") from exc
+        raise Unreadable(TOO_MANY_PIXELS) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise Unreadable(DAMAGED) from exc
+    if img.width * img.height > MAX_PIXELS:
+        raise Unreadable(TOO_MANY_PIXELS)
+    return img
+
+
+def sniff(stream: BinaryIO) -> str:
+    """The file's real format (by content), or UnsupportedFormat/Unreadable."""
+    try:
+        with _open(stream) as img:
+            return img.format or ""
     finally:
         stream.seek(0)
-    if width * height > MAX_PIXELS:
-        raise Unreadable("The image has far too many pixels.")
-    return fmt
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any mode to 8-bit RGB in sRGB: ICC profiles converted, alpha flattened on white."""
-    icc = img.info.get("icc_profile")
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit and palette images as 8-bit L/RGB/RGBA, so they can be reduced and converted."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit PNG: keep the top 8 bits (Pillow's convert("L") would clip instead).
         arr = np.asarray(img, dtype=np.uint32)
-        img = Image.fromarray((arr >> 8).clip(0, 255).astype(np.uint8), "L")
+        return Image.fromarray((arr >> 8).clip(0, 255).astype(np.uint8), "L")
     if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    if img.mode in ("LA", "RGBA", "PA") or (img.mode == "RGB" and "transparency" in img.info):
+        return img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode == "1":
+        return img.convert("L")
+    if img.mode in ("L", "RGB") and "transparency" in img.info:
+        return img.convert("RGBA")  # a colour key: make it real alpha before any averaging
+    return img
+
+
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
+    """8-bit RGB in sRGB: ICC profiles converted, alpha flattened on white."""
+    if img.mode in ("LA", "RGBA", "PA"):
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba).convert("RGB")
     if icc and img.mode in ("RGB", "CMYK", "L"):
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            target = ImageCms.createProfile("sRGB")
-            out_mode = "RGB"
-            img = ImageCms.profileToProfile(img, source, target, outputMode=out_mode)
+            img = ImageCms.profileToProfile(img, source, _SRGB, outputMode="RGB")
         except (ImageCms.PyCMSError, OSError, ValueError):
-            img = img.convert("RGB")  # a broken profile: use the numbers as they are
+            pass  # a broken profile: use the numbers as they are
     if img.mode != "RGB":
         img = img.convert("RGB")
     return img
 
 
-def decode(
-    stream: BinaryIO, *, need: tuple[int, int] = PROCESSING_SIZE, margin: float = DECODE_MARGIN
-) -> Decoded:
-    """Decode just enough pixels: JPEGs use Pillow's draft (DCT scaling) so a 48 MP photo is
-    never decoded in full when ~2000 px is plenty. Orientation applied, first frame only,
-    metadata dropped (the returned image carries none)."""
-    fmt = sniff(stream)
+def _reduce(img: Image.Image, long_side: int) -> Image.Image:
+    """Integer box reduction (fast, in C) that keeps at least ``long_side`` px along the long side."""
+    factor = int(max(img.size) // long_side)
+    return img.reduce(factor) if factor >= 2 else img
+
+
+def _shrink_to(img: Image.Image, long_side: int) -> Image.Image:
+    """A box-filtered copy at most ``long_side`` px long."""
+    img = _reduce(img, long_side)
+    size = fit_size(img.width, img.height, (long_side, long_side))
+    return img if size == img.size else img.resize(size, Image.Resampling.BOX)
+
+
+def decode(stream: BinaryIO, *, need: tuple[int, int] = PROCESSING_SIZE, margin: float = 1.0) -> Decoded:
+    """Decode just enough pixels, upright, sRGB, without metadata.
+
+    "Enough" is what fitting into ``need`` keeps, times ``margin`` (a crop asks for more).
+    JPEGs use Pillow's draft (libjpeg's DCT scaling: a 12 MP photo decodes at 1/4, a 48 MP
+    one at 1/8, never in full); other formats are box-reduced by an integer factor right
+    after decoding, before any colour work. Animated files give their first frame.
+    """
+    img = _open(stream)
+    fmt = img.format or ""
     try:
-        img = Image.open(stream, formats=ACCEPTED_FORMATS)
         img.seek(0)  # animated WebP/PNG: the first frame
         original = img.size
+        want = max(1, math.ceil(max(fit_size(*img.size, need)) * margin))  # long side worth keeping
         orientation = img.getexif().get(0x0112, 1)
-        swapped = orientation in (5, 6, 7, 8)
-        if fmt == "JPEG":
-            want_long = int(max(need) * margin)
+        icc = img.info.get("icc_profile")
+        if fmt == "JPEG" and max(img.size) >= 2 * want:
             w, h = img.size
-            scale = max(w, h) / want_long
-            if scale >= 2:
-                img.draft(None, (w // int(scale), h // int(scale)))
+            factor = max(w, h) / want
+            img.draft(None, (max(1, int(w / factor)), max(1, int(h / factor))))
         img.load()
     except Image.DecompressionBombError as exc:
-        raise Unreadable("The image has far too many pixels.") from exc
+        raise Unreadable(TOO_MANY_PIXELS) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise Unreadable("The image is damaged or incomplete.") from exc
-    icc = img.info.get("icc_profile")
-    upright = ImageOps.exif_transpose(img)
-    if icc and "icc_profile" not in upright.info:
-        upright.info["icc_profile"] = icc
-    rgb = _to_rgb(upright)
-    if swapped:
+        raise Unreadable(DAMAGED) from exc
+    loaded = img
+    img = _reduce(_eight_bit(img), want)
+    if orientation in _ORIENTATION:
+        img = img.transpose(_ORIENTATION[orientation])
+    if orientation in (5, 6, 7, 8):
         original = (original[1], original[0])
-    clean = Image.frombytes("RGB", rgb.size, rgb.tobytes())  # no info, no EXIF, no profile
-    return Decoded(clean, fmt, original, is_grayscale(np.asarray(clean)))
+    img = _to_srgb(img, icc)
+    if img is loaded:
+        img = img.copy()  # the opened file's object carries its EXIF; ours must carry nothing
+    img.info = {}
+    preview = np.asarray(_shrink_to(img, PREVIEW_SIZE))
+    return Decoded(img, fmt, original, is_grayscale(preview), preview)
 
 
 def is_grayscale(rgb: np.ndarray) -> bool:
@@ -196,6 +248,21 @@ def _order_corners(pts: np.ndarray) -> np.ndarray:
     return np.array([pts[np.argmin(s)], pts[np.argmin(d)], pts[np.argmax(s)], pts[np.argmax(d)]])
 
 
+# A print photographed at an ordinary angle keeps its corners near square; outlines with
+# sharper or flatter corners come from the picture's own content (tiles, windows, shadows).
+CORNER_ANGLES = (65.0, 115.0)
+
+
+def _plausible_print(pts: np.ndarray) -> bool:
+    for i in range(4):
+        a, b, c = pts[i - 1], pts[i], pts[(i + 1) % 4]
+        u, v = a - b, c - b
+        cos = float(np.dot(u, v) / max(np.linalg.norm(u) * np.linalg.norm(v), 1e-9))
+        if not CORNER_ANGLES[0] <= np.degrees(np.arccos(np.clip(cos, -1, 1))) <= CORNER_ANGLES[1]:
+            return False
+    return True
+
+
 def detect_border(rgb: np.ndarray) -> tuple[Quad | None, float]:
     """Find a photo-of-a-photo's edges: (quad, confidence 0..1), or (None, 0.0).
 
@@ -230,6 +297,8 @@ def detect_border(rgb: np.ndarray) -> tuple[Quad | None, float]:
             if not 0.15 <= area <= 0.97:
                 continue
             pts = _order_corners(approx.reshape(4, 2).astype(np.float64))
+            if not _plausible_print(pts):
+                continue
             rect_area = cv2.contourArea(cv2.boxPoints(cv2.minAreaRect(pts.astype(np.float32))))
             rectangularity = cv2.contourArea(pts.astype(np.float32)) / max(rect_area, 1.0)
             mask = np.zeros((sh, sw), np.uint8)
@@ -267,26 +336,56 @@ def detect_border(rgb: np.ndarray) -> tuple[Quad | None, float]:
 # --- tone and size ---------------------------------------------------------------------
 
 
+def _enhance_tables(hist: np.ndarray, gray: bool) -> np.ndarray | None:
+    """Per-channel lookup tables (3×256) for gentle levels and white balance, from the
+    channels' histograms (3×256); None when the photo needs neither.
+
+    Both corrections are per-channel affine maps, so they are exact as tables: levels move
+    the 0.5/99.5 percentiles halfway towards 0/255 when the range is short; white balance
+    moves the channel means halfway towards their average when the cast is strong.
+    """
+    counts = hist.astype(np.float64)
+    total = np.maximum(counts.sum(axis=1), 1.0)
+    cdf = np.cumsum(counts, axis=1) / total[:, None]
+    lo = np.array([np.searchsorted(c, 0.005) for c in cdf], dtype=np.float64)
+    hi = np.array([np.searchsorted(c, 0.995) for c in cdf], dtype=np.float64)
+    values = np.arange(256, dtype=np.float64)
+    means = (counts * values).sum(axis=1) / total
+    # y = a * x + b per channel, starting from the identity
+    a, b = np.ones(3), np.zeros(3)
+    changed = False
+    if float((hi - lo).min()) < 200:  # faded: lifted blacks or dimmed whites
+        stretch = 255.0 / np.maximum(hi - lo, 1.0)
+        a, b = 0.5 + 0.5 * stretch, -0.5 * lo * stretch
+        changed = True
+    levelled = a * means + b
+    if float(levelled.max() - levelled.min()) > 18 and not gray:
+        gain = 0.5 + 0.5 * float(levelled.mean()) / np.maximum(levelled, 1.0)
+        a, b = a * gain, b * gain
+        changed = True
+    if not changed:
+        return None
+    tables = a[:, None] * values[None, :] + b[:, None]
+    return np.clip(tables + 0.5, 0, 255).astype(np.uint8)
+
+
 def enhance(rgb: np.ndarray) -> np.ndarray:
     """Gentle levels and white balance, each only when the photo needs it.
 
     A clean photo (full tonal range, neutral grays) comes back unchanged; a faded or tinted
     one is moved halfway towards a full range and neutral balance — never harsh.
     """
-    out = rgb.astype(np.float32)
-    lo = np.percentile(out, 0.5, axis=(0, 1))
-    hi = np.percentile(out, 99.5, axis=(0, 1))
-    span = float((hi - lo).min())
-    if span < 200:  # faded: lifted blacks or dimmed whites
-        stretched = (out - lo) / np.maximum(hi - lo, 1.0) * 255.0
-        out = 0.5 * out + 0.5 * stretched
-    means = out.reshape(-1, 3).mean(axis=0)
-    cast = float(means.max() - means.min())
-    if cast > 18 and not is_grayscale(rgb):
-        gray = float(means.mean())
-        balanced = out * (gray / np.maximum(means, 1.0))
-        out = 0.5 * out + 0.5 * balanced
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    hist = np.stack([np.bincount(rgb[..., c].ravel(), minlength=256) for c in range(3)])
+    tables = _enhance_tables(hist, is_grayscale(rgb))
+    if tables is None:
+        return rgb.copy()
+    return cv2.LUT(rgb, np.ascontiguousarray(tables.T.reshape(256, 1, 3)))
+
+
+def enhance_image(image: Image.Image, *, gray: bool) -> Image.Image:
+    """``enhance`` for an RGB PIL image, without leaving Pillow (histogram and point are C)."""
+    tables = _enhance_tables(np.array(image.histogram()).reshape(3, 256), gray)
+    return image if tables is None else image.point(tables.ravel().tolist())
 
 
 def fit_size(width: int, height: int, box: tuple[int, int] = PROCESSING_SIZE) -> tuple[int, int]:
@@ -298,10 +397,12 @@ def fit_size(width: int, height: int, box: tuple[int, int] = PROCESSING_SIZE) ->
 
 
 def fit_within(image: Image.Image, box: tuple[int, int] = PROCESSING_SIZE) -> Image.Image:
+    """The image fitted into ``box`` (1280×720 fits 1280×720 landscape or 720×1280 portrait);
+    never upscaled."""
     size = fit_size(image.width, image.height, box)
     if size == image.size:
         return image
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image.resize(size, FIT_FILTER, reducing_gap=3.0)
 
 
 def thumbnail(image: Image.Image, size: int = THUMBNAIL_SIZE) -> Image.Image:
@@ -311,9 +412,39 @@ def thumbnail(image: Image.Image, size: int = THUMBNAIL_SIZE) -> Image.Image:
 
 
 def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    """Re-encode with nothing but pixels: no EXIF, no ICC profile, no comment."""
     buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality, optimize=True, progressive=True)
+    clean = image if not image.info else image.copy()
+    clean.info = {}
+    clean.save(buffer, format="JPEG", quality=quality, optimize=True, progressive=True)
     return buffer.getvalue()
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean structural similarity of two same-sized images (gray or RGB, uint8), with the
+    usual 11×11 Gaussian window (σ 1.5); numpy/OpenCV only, for runtime checks."""
+    if a.shape != b.shape:
+        raise ValueError(f"SSIM needs images of the same size, not {a.shape} and {b.shape}.")
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    if x.ndim == 2:
+        x, y = x[..., None], y[..., None]
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    scores = []
+    for ch in range(x.shape[2]):
+        p, q = x[..., ch], y[..., ch]
+        blur = lambda m: cv2.GaussianBlur(m, (11, 11), 1.5)  # noqa: E731
+        mp, mq = blur(p), blur(q)
+        vp, vq, cov = blur(p * p) - mp * mp, blur(q * q) - mq * mq, blur(p * q) - mp * mq
+        index = ((2 * mp * mq + c1) * (2 * cov + c2)) / ((mp * mp + mq * mq + c1) * (vp + vq + c2))
+        scores.append(float(index[5:-5, 5:-5].mean()) if min(p.shape) > 10 else float(index.mean()))
+    return float(np.mean(scores))
+
+
+def crop_margin(quad: Quad) -> float:
+    """How much more than a whole-frame fit to decode so this crop still fills the box."""
+    pts = np.array(quad)
+    extent = max(float(np.ptp(pts[:, 0])), float(np.ptp(pts[:, 1])), 0.2)
+    return DECODE_MARGIN / extent
 
 
 @dataclass
@@ -324,28 +455,35 @@ class Prepared:
     quad_source: str  # "person", "auto" or ""
     quad_confidence: float
     decoded: Decoded
+    is_grayscale: bool = False
 
 
 def prepare(
     stream: BinaryIO, *, quad: Quad | None = None, box: tuple[int, int] = PROCESSING_SIZE
 ) -> Prepared:
-    """The whole preprocessing pipeline on one file: decode → straighten → enhance → fit."""
-    margin = DECODE_MARGIN
-    if quad is not None:
-        # A crop keeps only part of the frame: decode enough pixels for it to fill the box.
-        pts = np.array(quad)
-        extent = max(float(np.ptp(pts[:, 0])), float(np.ptp(pts[:, 1])), 0.2)
-        margin = DECODE_MARGIN / extent
+    """The whole preprocessing pipeline on one file: decode → straighten → fit → enhance.
+
+    Border detection looks at the small preview; only a crop that is applied touches the
+    larger decoded pixels. Enhancement comes after fitting: its corrections are per-pixel
+    tables, so working on fewer pixels changes nothing but the time.
+    """
+    margin = 1.0 if quad is None else crop_margin(quad)
     decoded = decode(stream, need=box, margin=margin)
-    rgb = np.asarray(decoded.image)
-    detected, confidence = detect_border(rgb)
+    detected, confidence = detect_border(decoded.preview)
     source = ""
     if quad is not None:
-        rgb, source, confidence = warp_quad(rgb, quad), "person", 1.0
+        source, confidence = "person", 1.0
     elif detected is not None and confidence >= BORDER_CONFIDENCE_MIN:
-        rgb, quad, source = warp_quad(rgb, detected), detected, "auto"
+        quad, source = detected, "auto"
+        if decoded.image.size != decoded.original_size:
+            # The print is only part of the frame: decode again with pixels enough for it.
+            decoded = decode(stream, need=box, margin=crop_margin(quad))
     else:
         quad = detected  # recorded as a starting point for the crop page, not applied
-    improved = Image.fromarray(enhance(rgb))
-    ready = fit_within(improved, box)
-    return Prepared(ready, thumbnail(ready), quad, source, confidence, decoded)
+    image = decoded.image
+    if source:
+        image = Image.fromarray(warp_quad(np.asarray(image), quad))
+    fitted = fit_within(image, box)
+    gray = is_grayscale(np.asarray(_shrink_to(fitted, PREVIEW_SIZE)))
+    ready = enhance_image(fitted, gray=gray)
+    return Prepared(ready, thumbnail(ready), quad, source, confidence, decoded, gray)

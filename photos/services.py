@@ -191,7 +191,7 @@ def photo_preprocess(*, photo_id: int) -> Photo | None:
     original = photo.original.name
     photo.image, photo.thumbnail = image_name, thumb_name
     photo.width, photo.height = prepared.image.size
-    photo.is_grayscale = imaging.is_grayscale(np.asarray(prepared.image))
+    photo.is_grayscale = prepared.is_grayscale
     photo.source_format = prepared.decoded.source_format
     if not photo.content_hash:
         with default_storage.open(original, "rb") as fh:

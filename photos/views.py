@@ -16,6 +16,7 @@ from photos.handoff import SESSION_KEY, handoff_arrivals, handoff_claim, handoff
 from photos.selectors import photo_get_for_user, photo_list_for_user
 from photos.services import photo_delete, photo_recrop, photo_upload
 from photos.storage import media_url
+from photos.throttling import RATE_LIMITED_MESSAGE, UploadThrottle
 from rekindle.exceptions import DomainError, NotFound
 
 LIBRARY_PAGE_SIZE = 24
@@ -40,8 +41,10 @@ def photo_library(request: HttpRequest) -> HttpResponse:
 @login_required
 def photo_new(request: HttpRequest) -> HttpResponse:
     """The uploader page. Without JavaScript its plain form posts here."""
-    error = None
-    if request.method == "POST" and "file" in request.FILES:
+    error, status = None, 200
+    if request.method == "POST" and not UploadThrottle().allow_request(request):
+        error, status = RATE_LIMITED_MESSAGE, 429
+    elif request.method == "POST" and "file" in request.FILES:
         upload = request.FILES["file"]
         try:
             photo = photo_upload(
@@ -53,10 +56,12 @@ def photo_new(request: HttpRequest) -> HttpResponse:
                 source=request.POST.get("source"),
             )
         except DomainError as exc:
-            error = exc.message
+            error, status = exc.message, exc.status
         else:
             return redirect("photos:detail", photo_id=photo.pk)
-    return render(request, "photos/photo_new.html", {"error": error}, status=400 if error else 200)
+    elif request.method == "POST":
+        error, status = "Choose a photo to upload.", 400
+    return render(request, "photos/photo_new.html", {"error": error}, status=status)
 
 
 @login_required

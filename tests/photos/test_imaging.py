@@ -80,7 +80,8 @@ def test_large_jpeg_is_decoded_at_reduced_scale():
     big = images.jpeg(images.photo((4000, 3000)))
     decoded = imaging.decode(io.BytesIO(big))
     assert decoded.original_size == (4000, 3000)
-    assert max(decoded.image.size) == 2000  # DCT scaling: never the full 12 MP
+    assert decoded.image.size == (1000, 750)  # DCT scaling at 1/4: never the full 12 MP
+    assert imaging.fit_size(*decoded.image.size) == (960, 720)  # still enough for the box
 
 
 def test_validate_quad_rejects_crossed_and_out_of_range_corners():

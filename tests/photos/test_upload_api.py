@@ -39,6 +39,12 @@ def _stored_files(media: Path) -> list[Path]:
         (images.heic, "HEIF"),
         (images.animated_webp, "WEBP"),
         (images.srgb_icc_jpeg, "JPEG"),
+        (images.gray_jpeg, "JPEG"),
+        (images.ycck_jpeg, "JPEG"),
+        (images.animated_png, "PNG"),
+        (lambda: images.wide_gamut_jpeg()[0], "JPEG"),
+        (lambda: images.encode(images.photo(), "WEBP", quality=90), "WEBP"),
+        (lambda: images.encode(images.photo().convert("RGBA"), "WEBP", lossless=True), "WEBP"),
     ],
 )
 def test_each_accepted_variant_becomes_a_ready_photo(signed_in_client, factory, fmt, _isolated_media):
