@@ -106,6 +106,26 @@ def sniff(stream: BinaryIO) -> str:
         stream.seek(0)
 
 
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+
+
+def looks_like_image(head: bytes) -> bool:
+    """Whether a file's first bytes carry one of the four formats' signatures.
+
+    A cheap first look for files stored before they could be checked (direct S3 uploads):
+    everything else is refused at once; what passes is still fully decoded later.
+    """
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    if head[4:8] == b"ftyp":
+        size = int.from_bytes(head[:4], "big")
+        brands = [head[8:12]] + [head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)]
+        return any(brand in HEIF_BRANDS for brand in brands)
+    return False
+
+
 def _eight_bit(img: Image.Image) -> Image.Image:
     """16-bit and palette images as 8-bit L/RGB/RGBA, so they can be reduced and converted."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):

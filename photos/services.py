@@ -180,35 +180,60 @@ def photo_preprocess(*, photo_id: int) -> Photo | None:
             prepared = imaging.prepare(fh, quad=person_quad)
     except imaging.ImageRefused as exc:
         return photo_reject(photo_id=photo.pk, message=refusal(exc).message)
-    image_name = default_storage.save(
-        storage_key(user_id=photo.owner_id, kind="photos", ext="jpg"),
-        ContentFile(imaging.encode_jpeg(prepared.image)),
-    )
-    thumb_name = default_storage.save(
-        storage_key(user_id=photo.owner_id, kind="thumbs", ext="jpg"),
-        ContentFile(imaging.encode_jpeg(prepared.thumbnail, quality=82)),
-    )
     original = photo.original.name
-    photo.image, photo.thumbnail = image_name, thumb_name
-    photo.width, photo.height = prepared.image.size
-    photo.is_grayscale = prepared.is_grayscale
-    photo.source_format = prepared.decoded.source_format
-    if not photo.content_hash:
-        with default_storage.open(original, "rb") as fh:
-            photo.content_hash = _sha256(fh)
-    photo.quad, photo.quad_source, photo.quad_confidence = (
-        prepared.quad,
-        prepared.quad_source,
-        prepared.quad_confidence,
-    )
-    photo.status, photo.ready_at, photo.original, photo.error = PhotoStatus.READY, timezone.now(), "", ""
-    photo.save()
+    saved: list[str] = []
+    try:
+        saved.append(
+            default_storage.save(
+                storage_key(user_id=photo.owner_id, kind="photos", ext="jpg"),
+                ContentFile(imaging.encode_jpeg(prepared.image)),
+            )
+        )
+        saved.append(
+            default_storage.save(
+                storage_key(user_id=photo.owner_id, kind="thumbs", ext="jpg"),
+                ContentFile(imaging.encode_jpeg(prepared.thumbnail, quality=82)),
+            )
+        )
+        content_hash = photo.content_hash
+        if not content_hash:
+            with default_storage.open(original, "rb") as fh:
+                content_hash = _sha256(fh)
+        with transaction.atomic():
+            # At-least-once delivery: another run may have finished (or the photo been
+            # deleted) meanwhile; then these files are surplus.
+            current = Photo.objects.select_for_update().filter(pk=photo.pk).first()
+            if current is None or current.status != PhotoStatus.PREPROCESSING:
+                for name in saved:
+                    default_storage.delete(name)
+                return current
+            current.image, current.thumbnail = saved
+            current.width, current.height = prepared.image.size
+            current.is_grayscale = prepared.is_grayscale
+            current.source_format = prepared.decoded.source_format
+            current.content_hash = content_hash
+            current.quad, current.quad_source, current.quad_confidence = (
+                prepared.quad,
+                prepared.quad_source,
+                prepared.quad_confidence,
+            )
+            current.status, current.ready_at, current.error = PhotoStatus.READY, timezone.now(), ""
+            current.original = ""
+            current.save()
+    except Exception:
+        for name in saved:  # no orphan outputs when storage or the database fails midway
+            default_storage.delete(name)
+        raise
     default_storage.delete(original)
     logger.info(
         "photo ready",
-        extra={"photo_id": photo.pk, "quad_source": photo.quad_source, "confidence": photo.quad_confidence},
+        extra={
+            "photo_id": current.pk,
+            "quad_source": current.quad_source,
+            "confidence": current.quad_confidence,
+        },
     )
-    return photo
+    return current
 
 
 def photo_reject(*, photo_id: int, message: str) -> Photo:
@@ -315,8 +340,23 @@ def photo_presign(
     return photo, post
 
 
+def _head(name: str, length: int = 64 * 1024) -> bytes:
+    """The first bytes of a stored file, without downloading all of it from S3."""
+    if settings.USE_S3:
+        client = default_storage.connection.meta.client
+        response = client.get_object(
+            Bucket=settings.AWS_STORAGE_BUCKET_NAME,
+            Key=default_storage._normalize_name(name),
+            Range=f"bytes=0-{length - 1}",
+        )
+        return response["Body"].read()
+    with default_storage.open(name, "rb") as fh:
+        return fh.read(length)
+
+
 def photo_complete(*, user: User, photo_id: int) -> Photo:
-    """The browser says its direct upload finished: check the object, then preprocess."""
+    """The browser says its direct upload finished: check the object (there, within the size
+    limit, with an image signature), then preprocess. A refused object is deleted with its row."""
     photo = Photo.objects.filter(owner=user, pk=photo_id).first()
     if photo is None:
         raise NotFound("No such photo.")
@@ -332,6 +372,10 @@ def photo_complete(*, user: User, photo_id: int) -> Photo:
         default_storage.delete(name)
         photo.delete()
         raise
+    if not imaging.looks_like_image(_head(name)):
+        default_storage.delete(name)
+        photo.delete()
+        raise UnsupportedImage("This file isn't a photo we can use: upload a JPEG, PNG, HEIC or WebP image.")
     photo.bytes, photo.upload_completed = size, True
     photo.save(update_fields=["bytes", "upload_completed", "updated_at"])
     transaction.on_commit(lambda: photo_enqueue_preprocess(photo=photo))

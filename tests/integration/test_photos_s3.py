@@ -79,6 +79,36 @@ def test_complete_refuses_a_missing_object_and_others_photos(
     assert client.post(f"/api/v1/photos/{photo_id}/complete").status_code == 404
 
 
+def test_complete_refuses_an_object_that_is_not_an_image_and_deletes_it(signed_in_client, s3_storage):
+    # given a direct upload whose declared type is an image but whose content is a PDF
+    body = _presign(signed_in_client).json()
+    upload, photo_id = body["upload"], body["photo"]["id"]
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF"
+    sent = requests.post(upload["url"], data=upload["fields"], files={"file": ("p.jpg", pdf)}, timeout=30)
+    assert sent.status_code in (200, 201, 204)
+    # when the browser completes it
+    response = signed_in_client.post(f"/api/v1/photos/{photo_id}/complete")
+    # then it is refused by content, and nothing is left in the bucket or the database
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_type"
+    assert s3_storage.objects() == []
+    assert Photo.objects.count() == 0
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "HEIF"])
+def test_every_format_completes_and_is_prepared_on_s3(signed_in_client, s3_storage, fmt):
+    content = images.heic() if fmt == "HEIF" else images.encode(images.photo(), fmt)
+    body = _presign(
+        signed_in_client, content_type="image/heic" if fmt == "HEIF" else f"image/{fmt.lower()}"
+    ).json()
+    upload, photo_id = body["upload"], body["photo"]["id"]
+    requests.post(upload["url"], data=upload["fields"], files={"file": ("p", content)}, timeout=30)
+    assert signed_in_client.post(f"/api/v1/photos/{photo_id}/complete").status_code == 200
+    photo = photo_preprocess(photo_id=photo_id)
+    assert photo.status == PhotoStatus.READY and photo.source_format == fmt
+    assert len(s3_storage.objects()) == 2  # processing-ready image + thumbnail; the original is gone
+
+
 def test_multipart_upload_stores_on_s3_and_delete_removes_every_file(signed_in_client, s3_storage):
     upload = SimpleUploadedFile("p.jpg", images.jpeg(), content_type="image/jpeg")
     photo_id = signed_in_client.post("/api/v1/photos", {"file": upload}).json()["id"]

@@ -89,3 +89,21 @@ def test_validate_quad_rejects_crossed_and_out_of_range_corners():
         imaging.validate_quad([[0, 0], [1, 1], [1, 0], [0, 1]])
     with pytest.raises(ValueError, match="between 0 and 1"):
         imaging.validate_quad([[0, 0], [1.5, 0], [1, 1], [0, 1]])
+
+
+def test_signatures_tell_the_four_formats_from_everything_else():
+    for content in (images.jpeg(), images.encode(images.photo(), "PNG"), images.heic(),
+                    images.encode(images.photo(), "WEBP")):  # fmt: skip
+        assert imaging.looks_like_image(content[:64])
+    for content in (b"%PDF-1.4", b"PK\x03\x04zip", b"<svg", b"GIF89a", b"", b"\x00\x00\x00\x18ftypavis"):
+        assert not imaging.looks_like_image(content)
+
+
+def test_ssim_helper_agrees_with_scikit_image():
+    clean = np.asarray(images.photo((320, 240)))
+    noisy = np.clip(clean + np.random.default_rng(1).normal(0, 12, clean.shape), 0, 255).astype(np.uint8)
+    ours = imaging.ssim(clean, noisy)
+    reference = structural_similarity(clean, noisy, channel_axis=2, data_range=255, gaussian_weights=True,
+                                      sigma=1.5, use_sample_covariance=False)  # fmt: skip
+    assert abs(ours - reference) < 0.01
+    assert imaging.ssim(clean, clean) == pytest.approx(1.0)

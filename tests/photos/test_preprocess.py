@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from PIL import Image, ImageCms
 
 from photos import imaging
@@ -183,3 +183,41 @@ def test_a_stored_file_that_is_not_an_image_is_rejected_without_leftovers(user, 
     assert photo.status == PhotoStatus.REJECTED
     assert "JPEG, PNG, HEIC or WebP" in photo.error
     assert _files(_isolated_media) == []
+
+
+def test_a_run_that_loses_the_race_leaves_no_surplus_files(user, _isolated_media, monkeypatch):
+    # given a task delivered twice, the second run finishing while the first is still working
+    photo = _upload(user, images.jpeg())
+    real_prepare, calls = imaging.prepare, []
+
+    def prepare_with_a_rival(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            photo_preprocess(photo_id=photo.pk)  # the duplicate delivery, run to the end
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(imaging, "prepare", prepare_with_a_rival)
+    # when the first run finishes last
+    result = photo_preprocess(photo_id=photo.pk)
+    # then the photo keeps the rival's files and nothing else is stored
+    assert result.status == PhotoStatus.READY
+    assert len(_files(_isolated_media)) == 2
+
+
+def test_a_storage_failure_midway_leaves_no_half_written_outputs(user, _isolated_media, monkeypatch):
+    photo = _upload(user, images.jpeg())
+    real_save, saves = FileSystemStorage.save, []
+
+    def failing_save(storage, name, content, *args, **kwargs):
+        saves.append(name)
+        if len(saves) == 2:
+            raise OSError("disk full")
+        return real_save(storage, name, content, *args, **kwargs)
+
+    monkeypatch.setattr(FileSystemStorage, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        photo_preprocess(photo_id=photo.pk)
+    # only the original is left, for the task's retry
+    assert [p.relative_to(_isolated_media).as_posix() for p in _files(_isolated_media)] == [
+        photo.original.name
+    ]
