@@ -8,7 +8,9 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
+from accounts.models import User
 from accounts.services import user_update_preferences
+from credits.selectors import credit_balance, user_tier
 
 router = Router(tags=["me"])
 
@@ -19,6 +21,17 @@ class MeOut(Schema):
     name: str
     date_joined: datetime
     notify_by_email: bool
+    # Credits and tier, so a script knows what it can afford and how its jobs are queued.
+    balance: int
+    tier: str
+
+    @staticmethod
+    def resolve_balance(obj: User) -> int:
+        return credit_balance(user=obj)
+
+    @staticmethod
+    def resolve_tier(obj: User) -> str:
+        return user_tier(user=obj)
 
 
 class MeIn(Schema):

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from credits.models import CreditBalance, CreditTransaction, Membership
+from credits.models import CreditBalance, CreditTransaction, Membership, SubscriptionStatus
 from credits.plans import FREE, PLANS, Plan
 from credits.services import anniversary, free_period_start
 
@@ -19,7 +19,9 @@ def credit_balance(*, user: User) -> int:
 
 
 def _membership(user: User) -> Membership | None:
-    return Membership.objects.filter(user=user, status__in=["active", "cancelling"]).first()
+    return Membership.objects.filter(
+        user=user, status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLING]
+    ).first()
 
 
 def user_tier(*, user: User) -> str:
@@ -41,11 +43,26 @@ def credit_ledger_for_user(*, user: User) -> QuerySet[CreditTransaction]:
 
 
 def next_grant_date(*, user: User, today: date | None = None) -> date | None:
-    """When the next monthly credits arrive (Free anniversary or the paid period's end)."""
+    """When the next monthly credits arrive; None when a cancelled plan ends first.
+
+    Free: the next sign-up anniversary. Monthly plans: the renewal. Annual plans: the next
+    monthly anniversary of the paid year (the last one is the renewal itself).
+    """
+    today = today or timezone.now().date()
     membership = _membership(user)
     if membership is not None:
-        return membership.current_period_end.date() if membership.current_period_end else None
-    today = today or timezone.now().date()
+        if membership.current_period_start is None:
+            return None
+        end = membership.current_period_end.date() if membership.current_period_end else None
+        if membership.interval == "year":
+            first = membership.current_period_start.date()
+            upcoming = [anniversary(first, m) for m in range(1, 13)]
+            candidate = next((d for d in upcoming if d > today), upcoming[-1])
+        else:
+            candidate = end
+        if membership.status == SubscriptionStatus.CANCELLING and end and candidate and candidate >= end:
+            return None
+        return candidate
     joined = timezone.localdate(user.date_joined)
     start = free_period_start(joined, today)
     months = (start.year - joined.year) * 12 + (start.month - joined.month)

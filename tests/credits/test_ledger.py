@@ -217,6 +217,7 @@ def test_concurrent_grant_charge_and_refund_keep_ledger_and_balance_equal(capsys
     assert "0 problem(s)" in capsys.readouterr().out
 
 
+@pytest.mark.audit_breaks
 @pytest.mark.django_db
 def test_audit_reports_a_balance_that_disagrees_with_its_ledger(user, capsys):
     from django.core.management.base import CommandError
@@ -225,3 +226,41 @@ def test_audit_reports_a_balance_that_disagrees_with_its_ledger(user, capsys):
     with pytest.raises(CommandError):
         call_command("credits_audit")
     assert "balance 99 but ledger sums to" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_charge_inside_the_callers_transaction_commits_or_rolls_back_with_it(user):
+    from django.db import transaction
+
+    from accounts.models import User
+
+    start = credit_balance(user=user)
+
+    # given a caller (like job creation) that fails after charging, in its own transaction
+    with pytest.raises(RuntimeError), transaction.atomic():
+        User.objects.filter(pk=user.pk).update(name="renamed in the same transaction")
+        credits_charge(user=user, amount=2, job_id=4001, reason="job that never got saved")
+        raise RuntimeError("the job row could not be written")
+
+    # then neither the caller's write nor the charge happened
+    assert credit_balance(user=user) == start
+    assert not CreditTransaction.objects.filter(job_id=4001).exists()
+    assert User.objects.get(pk=user.pk).name != "renamed in the same transaction"
+
+    # and a refused charge leaves the caller's transaction usable
+    with transaction.atomic():
+        with pytest.raises(InsufficientCredits):
+            credits_charge(user=user, amount=start + 1, job_id=4002, reason="too dear")
+        credits_charge(user=user, amount=2, job_id=4003, reason="affordable")
+    assert credit_balance(user=user) == start - 2
+    assert CreditTransaction.objects.filter(job_id=4003, kind="charge").count() == 1
+
+
+def test_every_job_kind_has_a_price_and_unknown_kinds_are_refused():
+    from credits.plans import JOB_PRICES, UnknownKind, job_price
+
+    assert [job_price(k) for k in ("restore", "colourize", "restore_colourize")] == [2, 3, 4]
+    assert (job_price("animate"), job_price("bring_together")) == (8, 6)
+    with pytest.raises(UnknownKind) as exc:
+        job_price("upscale")
+    assert exc.value.code == "unknown_kind" and set(exc.value.details["kinds"]) == set(JOB_PRICES)

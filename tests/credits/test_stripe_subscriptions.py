@@ -17,7 +17,7 @@ from django.test import Client
 
 from credits.billing import credits_grant_annual_months_due, stripe_customer_for_user
 from credits.models import CreditTransaction, EndedSubscription, Membership
-from credits.selectors import credit_balance, user_tier
+from credits.selectors import credit_balance, next_grant_date, user_tier
 from credits.tasks import credits_grant_annual_months_task
 from tests.credits import stripe_server
 from tests.credits.stripe_server import StripeServer, deliver, make_event
@@ -297,6 +297,7 @@ def test_cancelling_marks_the_membership_and_the_end_forfeits_the_pool(
         "remember",
         53,
     )
+    assert next_grant_date(user=user) is None  # the plan ends before it would renew
 
     deliver(client, webhook_url, events[4])
     deliver(client, webhook_url, events[4])  # replayed end: still one forfeit
@@ -359,6 +360,8 @@ def test_annual_plan_grants_every_month_of_the_year_once(
         )
     )
     assert [k.rsplit(":", 1)[1] for k in keys] == ["2026-01-31", "2026-02-28"]
+    assert next_grant_date(user=user, today=date(2026, 3, 15)) == date(2026, 3, 31)
+    assert next_grant_date(user=user, today=date(2027, 1, 15)) == date(2027, 1, 31)  # the renewal
 
     # A year later the task (as beat runs it) has caught up all twelve months, and no more.
     assert credits_grant_annual_months_due(today=date(2027, 6, 1)) == 10
