@@ -1,7 +1,8 @@
 """Plans, top-up packs and job prices: the price list in one place.
 
-Prices are in US cents. Stripe price ids come from settings (environment), so the same code
-runs against test and live Stripe accounts.
+Credits per plan, pack and job kind live here. Money (US cents, for display) and Stripe
+price ids come from settings (environment), so the same code runs against test and live
+Stripe accounts and a price change needs no deploy.
 """
 
 from __future__ import annotations
@@ -25,21 +26,44 @@ class UnknownKind(DomainError):
     status = 422
 
 
+def _dollars(cents: int) -> str:
+    return f"${cents / 100:.2f}"
+
+
+def price_cents(name: str) -> int:
+    """The displayed price of "<plan>_<interval>" or "topup_<pack>" (settings.CREDITS_PRICES_CENTS).
+
+    What Stripe charges is its price object's amount; this is what our pages show, kept in
+    settings beside the Stripe price ids so the two are changed together.
+    """
+    return int(settings.CREDITS_PRICES_CENTS.get(name, 0))
+
+
 @dataclass(frozen=True)
 class Plan:
     slug: str
     name: str
     monthly_credits: int
-    monthly_price_cents: int
-    annual_price_cents: int
 
     @property
     def is_paid(self) -> bool:
         return self.slug != FREE
 
     @property
+    def monthly_price_cents(self) -> int:
+        return price_cents(f"{self.slug}_month")
+
+    @property
+    def annual_price_cents(self) -> int:
+        return price_cents(f"{self.slug}_year")
+
+    @property
     def monthly_price_display(self) -> str:
-        return f"${self.monthly_price_cents / 100:.2f}"
+        return _dollars(self.monthly_price_cents)
+
+    @property
+    def annual_price_display(self) -> str:
+        return _dollars(self.annual_price_cents)
 
     def stripe_price_id(self, interval: str) -> str:
         return settings.STRIPE_PRICE_IDS.get(f"{self.slug}_{interval}", "")
@@ -49,7 +73,14 @@ class Plan:
 class TopUp:
     slug: str
     credits: int
-    price_cents: int
+
+    @property
+    def price_cents(self) -> int:
+        return price_cents(f"topup_{self.slug}")
+
+    @property
+    def price_display(self) -> str:
+        return _dollars(self.price_cents)
 
     @property
     def stripe_price_id(self) -> str:
@@ -59,16 +90,14 @@ class TopUp:
 PLANS: dict[str, Plan] = {
     p.slug: p
     for p in (
-        Plan(FREE, "Free", 3, 0, 0),
-        Plan("remember", "Remember", 25, 999, 9588),
-        Plan("cherish", "Cherish", 60, 1999, 19188),
-        Plan("forever", "Forever", 150, 3999, 38388),
+        Plan(FREE, "Free", 3),
+        Plan("remember", "Remember", 25),
+        Plan("cherish", "Cherish", 60),
+        Plan("forever", "Forever", 150),
     )
 }
 
-TOPUPS: dict[str, TopUp] = {
-    t.slug: t for t in (TopUp("10", 10, 499), TopUp("30", 30, 1299), TopUp("100", 100, 3999))
-}
+TOPUPS: dict[str, TopUp] = {t.slug: t for t in (TopUp("10", 10), TopUp("30", 30), TopUp("100", 100))}
 
 # Credits per job kind; animate and bring_together are priced for when they are offered.
 JOB_PRICES: dict[str, int] = {

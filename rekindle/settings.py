@@ -431,6 +431,14 @@ CELERY_BEAT_SCHEDULE["photos-cleanup-abandoned"] = {
 # Stripe price ids per plan/interval and pack ("remember_month", "forever_year", "topup_30"…),
 # from one JSON variable so test and live accounts differ only in configuration.
 STRIPE_PRICE_IDS: dict[str, str] = env.json("STRIPE_PRICE_IDS", default={})
+# Prices our pages show, in US cents, under the same names; keep them equal to Stripe's prices.
+CREDITS_PRICES_CENTS: dict[str, int] = env.json(
+    "CREDITS_PRICES_CENTS",
+    default={
+        "remember_month": 999, "remember_year": 9588, "cherish_month": 1999, "cherish_year": 19188,
+        "forever_month": 3999, "forever_year": 38388, "topup_10": 499, "topup_30": 1299, "topup_100": 3999,
+    },
+)  # fmt: skip
 # Free members get their monthly credits on each sign-up anniversary; checked daily.
 CELERY_BEAT_SCHEDULE["credits-grant-free-months"] = {
     "task": "credits.grant_free_months",

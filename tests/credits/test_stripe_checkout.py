@@ -165,6 +165,15 @@ def test_the_credits_page_offers_packs_and_plans_when_stripe_is_on(
     assert 'action="/credits/plan/remember/month/"' in page
     assert 'action="/credits/plan/forever/year/"' in page
     assert "Manage or cancel" not in page  # no plan yet
+    assert "30 credits · $12.99" in page and "$9.99/month or $95.88/year" in page
+
+
+@pytest.mark.django_db
+def test_displayed_prices_follow_settings(
+    signed_in_client: Client, stripe_api: StripeServer, settings: Any
+) -> None:
+    settings.CREDITS_PRICES_CENTS = {**settings.CREDITS_PRICES_CENTS, "topup_10": 550}
+    assert "10 credits · $5.50" in signed_in_client.get("/credits/").content.decode()
 
 
 @pytest.mark.django_db
