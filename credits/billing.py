@@ -30,6 +30,8 @@ from djstripe.models import Customer
 
 from accounts.models import User
 from credits.models import (
+    OPEN_STATUSES,
+    PAID_STATUSES,
     CreditTransaction,
     EndedSubscription,
     Membership,
@@ -46,6 +48,8 @@ INTERVALS = ("month", "year")
 # Stripe statuses that still give the plan's benefits, and the ones that mean it is over.
 LIVE_STATUSES = ("active", "trialing", "past_due")
 ENDED_STATUSES = ("canceled", "incomplete_expired")
+# Still a subscription, but not paid for: benefits pause, credits stay.
+SUSPENDED_STATUSES = ("unpaid", "paused", "incomplete")
 # Invoices that pay for a period of the plan (not proration adjustments or one-off charges).
 GRANTING_BILLING_REASONS = ("subscription_create", "subscription_cycle")
 
@@ -123,10 +127,8 @@ def stripe_customer_for_user(*, user: User) -> Customer:
 
 
 def membership_for_user(*, user: User) -> Membership | None:
-    """The person's live paid plan (active or ending at period end), if any."""
-    return Membership.objects.filter(
-        user=user, status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLING]
-    ).first()
+    """The person's subscription while it exists at Stripe (paid, ending, or payment outstanding)."""
+    return Membership.objects.filter(user=user, status__in=OPEN_STATUSES).first()
 
 
 # --- Checkout and the portal -----------------------------------------------------------
@@ -276,7 +278,7 @@ def membership_apply_subscription(*, sub: dict[str, Any], event_at: datetime) ->
         return None
     status = sub.get("status")
     ended = status in ENDED_STATUSES
-    if not ended and status not in LIVE_STATUSES:
+    if not ended and status not in LIVE_STATUSES + SUSPENDED_STATUSES:
         logger.info("subscription status ignored", extra={"subscription": sub_id, "status": status})
         return None
     found = _subscription_plan(sub)
@@ -306,7 +308,10 @@ def membership_apply_subscription(*, sub: dict[str, Any], event_at: datetime) ->
         if membership.stripe_event_at is None or event_at >= membership.stripe_event_at or ended:
             membership.plan, membership.interval = plan.slug, interval
             cancelling = sub.get("cancel_at_period_end") or sub.get("cancel_at")
-            membership.status = SubscriptionStatus.CANCELLING if cancelling else SubscriptionStatus.ACTIVE
+            if status in SUSPENDED_STATUSES:
+                membership.status = SubscriptionStatus.SUSPENDED
+            else:
+                membership.status = SubscriptionStatus.CANCELLING if cancelling else SubscriptionStatus.ACTIVE
             membership.stripe_event_at = max(filter(None, [event_at, membership.stripe_event_at]))
         if ended:
             membership.status = SubscriptionStatus.ENDED
@@ -407,7 +412,7 @@ def credits_grant_annual_months_due(*, today: date | None = None) -> int:
     started, count = timezone.now(), 0
     yearly = Membership.objects.filter(
         interval="year",
-        status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLING],
+        status__in=PAID_STATUSES,
         current_period_start__isnull=False,
     ).values_list("pk", flat=True)
     for membership_id in list(yearly):

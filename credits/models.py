@@ -67,7 +67,16 @@ class CreditTransaction(models.Model):
 class SubscriptionStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     CANCELLING = "cancelling", "Ends at period end"
+    # Stripe keeps the subscription but it is not paid (unpaid, paused, incomplete): no
+    # paid benefits and no grants until it is paid, and the credits are not forfeited yet.
+    SUSPENDED = "suspended", "Payment outstanding"
     ENDED = "ended", "Ended"
+
+
+# Memberships that give the paid plan's benefits (tier, grants).
+PAID_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLING)
+# Memberships whose subscription still exists at Stripe (the person manages it in the portal).
+OPEN_STATUSES = (*PAID_STATUSES, SubscriptionStatus.SUSPENDED)
 
 
 class Membership(models.Model):
@@ -94,7 +103,7 @@ class Membership(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLING)
+        return self.status in PAID_STATUSES
 
 
 class EndedSubscription(models.Model):

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from credits.models import CreditBalance, CreditTransaction, Membership, SubscriptionStatus
+from credits.models import PAID_STATUSES, CreditBalance, CreditTransaction, Membership, SubscriptionStatus
 from credits.plans import FREE, PLANS, Plan
 from credits.services import anniversary, free_period_start
 
@@ -19,9 +19,7 @@ def credit_balance(*, user: User) -> int:
 
 
 def _membership(user: User) -> Membership | None:
-    return Membership.objects.filter(
-        user=user, status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.CANCELLING]
-    ).first()
+    return Membership.objects.filter(user=user, status__in=PAID_STATUSES).first()
 
 
 def user_tier(*, user: User) -> str:
@@ -63,6 +61,8 @@ def next_grant_date(*, user: User, today: date | None = None) -> date | None:
         if membership.status == SubscriptionStatus.CANCELLING and end and candidate and candidate >= end:
             return None
         return candidate
+    if Membership.objects.filter(user=user, status=SubscriptionStatus.SUSPENDED).exists():
+        return None  # nothing arrives until the plan is paid
     joined = timezone.localdate(user.date_joined)
     start = free_period_start(joined, today)
     months = (start.year - joined.year) * 12 + (start.month - joined.month)

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from credits.models import CreditBalance, CreditTransaction, Membership, TransactionKind
+from credits.models import OPEN_STATUSES, CreditBalance, CreditTransaction, Membership, TransactionKind
 from credits.plans import FREE, PLANS
 from rekindle.exceptions import DomainError
 
@@ -181,7 +181,8 @@ def free_period_start(joined: date, today: date) -> date:
 
 def credits_grant_free_month(*, user: User, today: date | None = None) -> CreditTransaction | None:
     """The Free plan's 3 credits for the current monthly period, once per (user, period)."""
-    if Membership.objects.filter(user=user, status__in=["active", "cancelling"]).exists():
+    # A subscriber gets the plan's credits, not Free ones (also while a payment is outstanding).
+    if Membership.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
         return None
     today = today or timezone.now().date()
     start = free_period_start(timezone.localdate(user.date_joined), today)
@@ -196,7 +197,7 @@ def credits_grant_free_month(*, user: User, today: date | None = None) -> Credit
 def credits_grant_free_months_due(*, today: date | None = None) -> int:
     """Beat task body: every free user whose period started gets their grant (idempotent)."""
     started, count = timezone.now(), 0
-    paid = Membership.objects.filter(status__in=["active", "cancelling"]).values("user_id")
+    paid = Membership.objects.filter(status__in=OPEN_STATUSES).values("user_id")
     for user in User.objects.filter(is_active=True).exclude(pk__in=paid).iterator():
         row = credits_grant_free_month(user=user, today=today)
         count += bool(row and row.created_at >= started)

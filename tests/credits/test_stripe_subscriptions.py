@@ -18,6 +18,7 @@ from django.test import Client
 from credits.billing import credits_grant_annual_months_due, stripe_customer_for_user
 from credits.models import CreditTransaction, EndedSubscription, Membership
 from credits.selectors import credit_balance, next_grant_date, user_tier
+from credits.services import credits_grant_free_months_due
 from credits.tasks import credits_grant_annual_months_task
 from tests.credits import stripe_server
 from tests.credits.stripe_server import StripeServer, deliver, make_event
@@ -408,3 +409,50 @@ def test_annual_plan_grants_stop_when_it_ends(
 
     assert credits_grant_annual_months_due(today=date(2026, 6, 1)) == 0
     assert credit_balance(user=user) == 0
+
+
+@pytest.mark.django_db
+def test_an_unpaid_subscription_pauses_the_plan_keeps_the_credits_and_resumes_when_paid(
+    client: Client, user: Any, stripe_api: StripeServer, webhook_url: str
+) -> None:
+    _put_catalogue(stripe_api)
+    customer = stripe_customer_for_user(user=user).id
+    p1, p2 = (JAN1, FEB1), (FEB1, MAR1)
+    stripe_api.put(_subscription("sub_unpaid", customer, p1))
+    invoice = stripe_api.put(
+        _invoice("in_unpaid_1", "sub_unpaid", customer, p1, reason="subscription_create")
+    )
+    deliver(
+        client,
+        webhook_url,
+        make_event(
+            "customer.subscription.created", _subscription("sub_unpaid", customer, p1), created=JAN1 + 1
+        ),
+    )
+    deliver(client, webhook_url, make_event("invoice.paid", invoice, created=JAN1 + 2))
+    assert (user_tier(user=user), credit_balance(user=user)) == ("remember", 28)
+
+    # when the renewal is not paid and Stripe marks the subscription unpaid
+    unpaid = stripe_api.put(_subscription("sub_unpaid", customer, p2, status="unpaid"))
+    deliver(client, webhook_url, make_event("customer.subscription.updated", unpaid, created=FEB1 + 7 * DAY))
+
+    # then the plan's benefits pause, the credits stay, no Free grants stand in for it
+    assert Membership.objects.get(user=user).status == "suspended"
+    assert (user_tier(user=user), credit_balance(user=user)) == ("free", 28)
+    assert not CreditTransaction.objects.filter(user=user, kind="forfeit").exists()
+    assert credits_grant_free_months_due(today=date(2026, 12, 31)) == 0
+    assert next_grant_date(user=user) is None
+    page = client.get("/credits/")  # not signed in: the sign-in redirect, nothing leaks
+    assert page.status_code == 302
+    client.force_login(user)
+    assert "payment is outstanding" in client.get("/credits/").content.decode()
+
+    # when it is paid again; an older "unpaid" snapshot delivered late does not undo that
+    active = stripe_api.put(_subscription("sub_unpaid", customer, p2))
+    deliver(client, webhook_url, make_event("customer.subscription.updated", active, created=FEB1 + 8 * DAY))
+    late = make_event(
+        "customer.subscription.updated", unpaid, created=FEB1 + 7 * DAY, event_id="evt_late_unpaid"
+    )
+    deliver(client, webhook_url, late)
+    assert (Membership.objects.get(user=user).status, user_tier(user=user)) == ("active", "remember")
+    assert credit_balance(user=user) == 28
