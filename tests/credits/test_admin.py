@@ -54,3 +54,17 @@ def test_admin_pages_refuse_people_who_are_not_staff(client, user):
     client.force_login(user)
     response = client.get("/admin/credits/creditbalance/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_an_adjustment_without_a_reason_or_below_zero_changes_nothing(staff_client, user):
+    balance = CreditBalance.objects.get(user=user)
+    url = "/admin/credits/creditbalance/"
+    base = {"action": "adjust", "_selected_action": [balance.pk], "apply": "1"}
+
+    no_reason = staff_client.post(url, {**base, "amount": "5", "reason": ""})
+    overdraw = staff_client.post(url, {**base, "amount": "-10", "reason": "Chargeback"}, follow=True)
+
+    assert "This field is required" in no_reason.content.decode()
+    assert "you have 3" in overdraw.content.decode()
+    assert credit_balance(user=user) == 3
+    assert not CreditTransaction.objects.filter(kind="adjustment").exists()

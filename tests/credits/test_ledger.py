@@ -264,3 +264,16 @@ def test_every_job_kind_has_a_price_and_unknown_kinds_are_refused():
     with pytest.raises(UnknownKind) as exc:
         job_price("upscale")
     assert exc.value.code == "unknown_kind" and set(exc.value.details["kinds"]) == set(JOB_PRICES)
+
+
+@pytest.mark.audit_breaks
+@pytest.mark.django_db
+def test_audit_reports_a_ledger_row_whose_running_balance_is_wrong(user, capsys):
+    from django.core.management.base import CommandError
+
+    credits_grant(user=user, amount=5, key="audit:1", reason="test")
+    row = credits_charge(user=user, amount=2, job_id=5001, reason="test")
+    CreditTransaction.objects.filter(pk=row.pk).update(balance_after=7)
+    with pytest.raises(CommandError):
+        call_command("credits_audit")
+    assert f"ledger row {row.pk} says balance 7 but the rows up to it sum to 6" in capsys.readouterr().out

@@ -1,19 +1,34 @@
-"""Check every balance against its ledger: prints mismatches, exits non-zero if any."""
+"""Check the books: every balance against its ledger, the running balances, and the CHECK.
+
+Prints each problem and exits non-zero if there is any, so it can run from cron or CI.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Sum
+from django.db.models import F, Sum, Window
 
 from credits.models import CreditBalance, CreditTransaction
 
 
 class Command(BaseCommand):
-    help = "Recompute every balance from the ledger and report any difference or negative balance."
+    help = (
+        "Recompute every balance from the ledger; report differences, rows whose balance_after "
+        "disagrees with the running sum, and negative balances."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        problems = self._balances() + self._running_sums()
+        for line in problems:
+            self.stdout.write(line)
+        checked = CreditBalance.objects.count()
+        self.stdout.write(f"Checked {checked} balances: {len(problems)} problem(s).")
+        if problems:
+            raise CommandError("Credit audit failed.")
+
+    def _balances(self) -> list[str]:
         sums = dict(
             CreditTransaction.objects.filter(user__isnull=False)
             .values_list("user_id")
@@ -28,8 +43,17 @@ class Command(BaseCommand):
                 problems.append(f"user {user_id}: balance {balance} but ledger sums to {ledger}")
             if balance < 0:
                 problems.append(f"user {user_id}: negative balance {balance}")
-        for line in problems:
-            self.stdout.write(line)
-        self.stdout.write(f"Checked {len(set(sums) | set(balances))} balances: {len(problems)} problem(s).")
-        if problems:
-            raise CommandError("Credit audit failed.")
+        return problems
+
+    def _running_sums(self) -> list[str]:
+        # Rows are inserted while the balance row is locked, so id order is the order of changes.
+        rows = (
+            CreditTransaction.objects.filter(user__isnull=False)
+            .annotate(running=Window(Sum("amount"), partition_by=[F("user_id")], order_by=F("id").asc()))
+            .values_list("id", "user_id", "balance_after", "running")
+        )
+        return [
+            f"user {user_id}: ledger row {row_id} says balance {after} but the rows up to it sum to {running}"
+            for row_id, user_id, after, running in rows.iterator()
+            if after != running or after < 0
+        ]
