@@ -58,9 +58,20 @@ def _apply(
         balance = _locked_balance(user)
         existing = CreditTransaction.objects.filter(idempotency_key=key).first()
         if existing is not None:
+            logger.info("credits change already applied", extra={"user_id": user.pk, "key": key})
             return existing
         new_balance = balance.balance + amount
         if new_balance < 0:
+            logger.info(
+                "credits refused",
+                extra={
+                    "user_id": user.pk,
+                    "amount": amount,
+                    "kind": kind,
+                    "key": key,
+                    "balance": balance.balance,
+                },
+            )
             raise InsufficientCredits(
                 f"This costs {-amount} credits and you have {balance.balance}. "
                 "Buy credits or choose a cheaper option.",
@@ -85,9 +96,21 @@ def _apply(
             return CreditTransaction.objects.get(idempotency_key=key)
         balance.balance = new_balance
         balance.save(update_fields=["balance", "updated_at"])
+    # One line per change, with what an operator needs to trace it (the job as "job": the
+    # logging filter owns the "job_id" field for the task's context).
     logger.info(
         "credits changed",
-        extra={"user_id": user.pk, "amount": amount, "kind": kind, "key": key, "balance": new_balance},
+        extra={
+            "user_id": user.pk,
+            "amount": amount,
+            "kind": kind,
+            "key": key,
+            "balance": new_balance,
+            "reason": reason,
+            "job": job_id,
+            "stripe_id": stripe_id,
+            "by": created_by.pk if created_by else None,
+        },
     )
     return row
 

@@ -277,3 +277,23 @@ def test_audit_reports_a_ledger_row_whose_running_balance_is_wrong(user, capsys)
     with pytest.raises(CommandError):
         call_command("credits_audit")
     assert f"ledger row {row.pk} says balance 7 but the rows up to it sum to 6" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_every_credit_change_writes_one_structured_log_line(user, caplog):
+    caplog.set_level("INFO", logger="credits.services")
+    credits_grant(user=user, amount=4, key="log:1", reason="Welcome back")
+    credits_charge(user=user, amount=2, job_id=6001, reason="Restore of photo 9")
+    credits_refund(job_id=6001, reason="Refund: engine failed")
+    credits_refund(job_id=6001, reason="Refund: again")
+
+    changes = [r for r in caplog.records if r.getMessage() == "credits changed"]
+    assert [(r.kind, r.amount, r.balance, r.user_id) for r in changes] == [
+        ("grant", 4, 7, user.pk),
+        ("charge", -2, 5, user.pk),
+        ("refund", 2, 7, user.pk),
+    ]
+    assert changes[1].job == 6001 and changes[1].reason == "Restore of photo 9"
+    assert [r.key for r in caplog.records if r.getMessage() == "credits change already applied"] == [
+        "job:6001:refund"
+    ]
