@@ -12,7 +12,7 @@ from __future__ import annotations
 import calendar
 import logging
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -202,6 +202,10 @@ def free_period_start(joined: date, today: date) -> date:
     return start
 
 
+def _free_grant_key(user_id: int, period_start: date) -> str:
+    return f"grant:{user_id}:free:{period_start.isoformat()}"
+
+
 def credits_grant_free_month(*, user: User, today: date | None = None) -> CreditTransaction | None:
     """The Free plan's 3 credits for the current monthly period, once per (user, period)."""
     # A subscriber gets the plan's credits, not Free ones (also while a payment is outstanding).
@@ -212,16 +216,34 @@ def credits_grant_free_month(*, user: User, today: date | None = None) -> Credit
     return credits_grant(
         user=user,
         amount=PLANS[FREE].monthly_credits,
-        key=f"grant:{user.pk}:free:{start.isoformat()}",
+        key=_free_grant_key(user.pk, start),
         reason=f"Free plan credits for the month from {start:%-d %b %Y}",
     )
 
 
 def credits_grant_free_months_due(*, today: date | None = None) -> int:
-    """Beat task body: every free user whose period started gets their grant (idempotent)."""
+    """Beat task body: every free user whose period started gets their grant (idempotent).
+
+    Grants already made recently are read in one query, so a daily run only opens a
+    transaction for people whose anniversary came; the idempotency key still decides.
+    Returns how many grants were new.
+    """
     started, count = timezone.now(), 0
-    paid = Membership.objects.filter(status__in=OPEN_STATUSES).values("user_id")
-    for user in User.objects.filter(is_active=True).exclude(pk__in=paid).iterator():
+    today = today or started.date()
+    recent = set(
+        CreditTransaction.objects.filter(
+            kind=TransactionKind.GRANT,
+            idempotency_key__startswith="grant:",
+            idempotency_key__contains=":free:",
+            created_at__gte=started - timedelta(days=40),
+        ).values_list("idempotency_key", flat=True)
+    )
+    subscribers = Membership.objects.filter(status__in=OPEN_STATUSES).values("user_id")
+    free_users = User.objects.filter(is_active=True).exclude(pk__in=subscribers).only("pk", "date_joined")
+    for user in free_users.iterator():
+        start = free_period_start(timezone.localdate(user.date_joined), today)
+        if _free_grant_key(user.pk, start) in recent:
+            continue
         row = credits_grant_free_month(user=user, today=today)
         count += bool(row and row.created_at >= started)
     return count

@@ -297,3 +297,33 @@ def test_every_credit_change_writes_one_structured_log_line(user, caplog):
     assert [r.key for r in caplog.records if r.getMessage() == "credits change already applied"] == [
         "job:6001:refund"
     ]
+
+
+@pytest.mark.django_db
+def test_daily_free_grants_for_someone_who_joined_on_the_31st_follow_short_months(user):
+    from datetime import UTC, datetime, timedelta
+
+    from accounts.models import User
+
+    # given a free member who joined on 31 Jan 2028 (a leap year) and got the sign-up grant
+    User.objects.filter(pk=user.pk).update(date_joined=datetime(2028, 1, 31, 23, 30, tzinfo=UTC))
+    CreditTransaction.objects.filter(user=user).update(idempotency_key=f"grant:{user.pk}:free:2028-01-31")
+
+    # when beat runs the task every day (twice on some days) until June
+    day = date(2028, 1, 31)
+    while day <= date(2028, 6, 1):
+        credits_grant_free_months_due(today=day)
+        if day.day % 7 == 0:
+            credits_grant_free_months_due(today=day)
+        day += timedelta(days=1)
+
+    # then one grant on each anniversary, clamped to the month's last day
+    keys = CreditTransaction.objects.filter(user=user, kind="grant").values_list("idempotency_key", flat=True)
+    assert sorted(k.rsplit(":", 1)[1] for k in keys) == [
+        "2028-01-31",
+        "2028-02-29",
+        "2028-03-31",
+        "2028-04-30",
+        "2028-05-31",
+    ]
+    assert credit_balance(user=user) == 15
