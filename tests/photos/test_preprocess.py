@@ -221,3 +221,14 @@ def test_a_storage_failure_midway_leaves_no_half_written_outputs(user, _isolated
     assert [p.relative_to(_isolated_media).as_posix() for p in _files(_isolated_media)] == [
         photo.original.name
     ]
+
+
+def test_a_heic_taken_sideways_is_turned_once(user):
+    # pillow-heif stores the EXIF orientation as the HEIF rotation and reports 1 in EXIF:
+    # the picture must come out upright, not rotated twice.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    images.photo((640, 480)).save(buffer, "HEIF", exif=exif.tobytes(), quality=80)
+    photo = _ready(user, buffer.getvalue())
+    assert (photo.source_format, photo.width, photo.height) == ("HEIF", 480, 640)
