@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import URLPattern, path
 
+from accounts.models import User
 from credits.models import CreditBalance, CreditTransaction, Membership
 from credits.services import credits_adjust
 from rekindle.exceptions import DomainError
@@ -14,7 +17,25 @@ from rekindle.exceptions import DomainError
 
 class AdjustForm(forms.Form):
     amount = forms.IntegerField(help_text="Positive adds credits, negative removes them.")
-    reason = forms.CharField(max_length=200)
+    reason = forms.CharField(max_length=200, help_text="Shown to the person in their credit history.")
+
+
+class AdjustPersonForm(AdjustForm):
+    email = forms.EmailField(help_text="Anyone with an account, even one that never had credits.")
+
+    field_order = ["email", "amount", "reason"]
+
+    def clean_email(self) -> User:
+        user = User.objects.filter(email__iexact=self.cleaned_data["email"]).first()
+        if user is None:
+            raise forms.ValidationError("No account has this email address.")
+        return user
+
+
+def _may_adjust(request: HttpRequest) -> bool:
+    # Writing a ledger row is what "add credit transaction" means; the ledger admin itself
+    # refuses adds, so this permission only opens the adjustment action and page.
+    return request.user.has_perm("credits.add_credittransaction")
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -44,7 +65,46 @@ class CreditBalanceAdmin(ReadOnlyAdmin):
     list_select_related = ["user"]
     actions = ["adjust"]
 
-    @admin.action(description="Adjust credits (asks for an amount and a reason)")
+    def has_adjust_permission(self, request: HttpRequest) -> bool:
+        return _may_adjust(request)
+
+    def get_urls(self) -> list[URLPattern]:
+        adjust_one = path(
+            "adjust/", self.admin_site.admin_view(self.adjust_person), name="credits_creditbalance_adjust"
+        )
+        return [adjust_one, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "may_adjust": _may_adjust(request)}
+        return super().changelist_view(request, extra_context)
+
+    def adjust_person(self, request: HttpRequest) -> HttpResponse:
+        """Adjust one person's credits by email (people without a balance row yet included)."""
+        if not _may_adjust(request):
+            raise PermissionDenied
+        form = AdjustPersonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            person = form.cleaned_data["email"]
+            try:
+                credits_adjust(
+                    user=person,
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    admin_user=request.user,
+                )
+            except DomainError as exc:
+                form.add_error("amount", exc.message)
+            else:
+                self.message_user(request, f"{person}: adjusted by {form.cleaned_data['amount']}.")
+                return redirect("admin:credits_creditbalance_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": "Adjust a person's credits",
+        }
+        return render(request, "admin/credits/adjust_person.html", context)
+
+    @admin.action(description="Adjust credits (asks for an amount and a reason)", permissions=["adjust"])
     def adjust(self, request: HttpRequest, queryset) -> HttpResponse | None:
         form = AdjustForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
@@ -64,7 +124,12 @@ class CreditBalanceAdmin(ReadOnlyAdmin):
         return render(
             request,
             "admin/credits/adjust.html",
-            {"form": form, "balances": queryset, "title": "Adjust credits"},
+            {
+                **self.admin_site.each_context(request),
+                "form": form,
+                "balances": queryset,
+                "title": "Adjust credits",
+            },
         )
 
 

@@ -68,3 +68,47 @@ def test_an_adjustment_without_a_reason_or_below_zero_changes_nothing(staff_clie
     assert "you have 3" in overdraw.content.decode()
     assert credit_balance(user=user) == 3
     assert not CreditTransaction.objects.filter(kind="adjustment").exists()
+
+
+def test_staff_adjusts_someone_without_a_balance_row_by_email(staff_client):
+    from accounts.models import User
+
+    # given an account made outside sign-up (createsuperuser, a script): no credits yet
+    person = User.objects.create_user(email="made-by-script@example.com", password=None)
+    assert not CreditBalance.objects.filter(user=person).exists()
+    changelist = staff_client.get("/admin/credits/creditbalance/").content.decode()
+    assert "/admin/credits/creditbalance/adjust/" in changelist
+
+    unknown = staff_client.post(
+        "/admin/credits/creditbalance/adjust/", {"email": "nobody@example.com", "amount": "5", "reason": "x"}
+    )
+    done = staff_client.post(
+        "/admin/credits/creditbalance/adjust/",
+        {"email": "Made-By-Script@example.com", "amount": "10", "reason": "Beta tester"},
+    )
+
+    assert "No account has this email address" in unknown.content.decode()
+    assert done.status_code == 302
+    assert credit_balance(user=person) == 10
+    row = CreditTransaction.objects.get(user=person)
+    assert (row.kind, row.reason, row.created_by) == ("adjustment", "Beta tester", staff_client.staff)
+
+
+def test_staff_without_the_ledger_permission_cannot_adjust(client, user):
+    from django.contrib.auth.models import Permission
+
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_creditbalance"))
+    client.force_login(viewer)
+    balance = CreditBalance.objects.get(user=user)
+
+    page = client.get("/admin/credits/creditbalance/")
+    form = client.get("/admin/credits/creditbalance/adjust/")
+    client.post(
+        "/admin/credits/creditbalance/",
+        {"action": "adjust", "_selected_action": [balance.pk], "apply": "1", "amount": "5", "reason": "x"},
+    )
+
+    assert page.status_code == 200 and "Adjust a person" not in page.content.decode()
+    assert form.status_code == 403
+    assert credit_balance(user=user) == 3
