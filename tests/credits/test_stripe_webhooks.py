@@ -177,3 +177,45 @@ def test_event_for_an_unknown_customer_is_logged_and_grants_nothing(
     assert credit_balance(user=user) == 3
     assert not CreditTransaction.objects.filter(kind="topup").exists()
     assert "unknown customer" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_payment_delivered_concurrently_grants_once(
+    stripe_api: StripeServer, webhook_url: str
+) -> None:
+    import threading
+
+    from django.db import connection
+
+    from tests.factories import UserFactory
+
+    # given a paid top-up whose event Stripe sends several times at once, plus a second
+    # event type for the same session (async success) racing it
+    user = UserFactory()
+    customer = stripe_customer_for_user(user=user)
+    session = _topup_session(stripe_api, customer.id, user.pk, pack="10")
+    completed = make_event("checkout.session.completed", session, created=T0)
+    succeeded = make_event("checkout.session.async_payment_succeeded", session, created=T0 + 1)
+    events = [completed] * 6 + [succeeded] * 3
+    barrier = threading.Barrier(len(events))
+    statuses: list[int] = []
+
+    def post(event: dict[str, Any]) -> None:
+        try:
+            barrier.wait()
+            statuses.append(deliver(Client(), webhook_url, event).status_code)
+        finally:
+            connection.close()
+
+    # when they all arrive together
+    threads = [threading.Thread(target=post, args=(e,)) for e in events]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    # then every delivery is acknowledged and the pack is credited once
+    assert statuses == [200] * len(events)
+    assert credit_balance(user=user) == 3 + 10
+    assert CreditTransaction.objects.filter(user=user, kind="topup").count() == 1
+    assert Event.objects.filter(id__in=[completed["id"], succeeded["id"]]).count() == 2
