@@ -1,4 +1,4 @@
-"""Accounts: the user (email is the login) and personal API tokens."""
+"""Accounts: the user (email is the login), personal API tokens and data exports."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     name = models.CharField(max_length=150, blank=True)
     is_staff = models.BooleanField(default=False, help_text="Can sign in to the admin.")
     is_active = models.BooleanField(default=True, help_text="Unticked for suspended accounts.")
+    # Set by moderation (processing.moderation.user_suspend); who did it is in ModerationAction.
+    suspended_at = models.DateTimeField(null=True, blank=True)
     # Sent when a job finishes and the person has left the page.
     notify_by_email = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
@@ -87,3 +89,31 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class DataExportStatus(models.TextChoices):
+    PENDING = "pending", "Being prepared"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class DataExport(models.Model):
+    """A "download my data" zip, built by a Celery task and offered through a signed, expiring URL."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="data_exports")
+    status = models.CharField(
+        max_length=16, choices=DataExportStatus.choices, default=DataExportStatus.PENDING
+    )
+    file = models.FileField(upload_to="exports/", blank=True)
+    size_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # After this the file is deleted and the link stops working.
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Export {self.pk} for {self.user_id} ({self.status})"

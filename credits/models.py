@@ -120,3 +120,28 @@ class EndedSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_subscription_id} ended {self.ended_at:%Y-%m-%d}"
+
+
+class InfraCost(models.Model):
+    """A month's infrastructure cost entered by staff (hosting, storage, email …) for the margin."""
+
+    month = models.DateField(help_text="Any day of the month; stored as its first day.")
+    name = models.CharField(max_length=100, help_text="What it pays for, e.g. “Hetzner web + database”.")
+    amount = models.DecimalField(max_digits=10, decimal_places=2, help_text="US dollars for that month.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-month", "name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="infra_cost_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.name}: ${self.amount}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.month = self.month.replace(day=1)  # one month is one date, so sums group cleanly
+        super().save(*args, **kwargs)

@@ -3,6 +3,7 @@
 Status moves only forward (queued → running → succeeded | failed | cancelled); the allowed
 moves are in ``TRANSITIONS`` and only ``processing.services.job_transition`` applies them.
 ``SpendLimit`` holds each tier's daily GPU budget and whether its new work is paused.
+``Report`` and ``ModerationAction`` are the moderation queue and its record of who did what.
 """
 
 from __future__ import annotations
@@ -137,3 +138,100 @@ class ShareLink(models.Model):
 
     def __str__(self) -> str:
         return f"Share of job {self.job_id}"
+
+
+class ReportReason(models.TextChoices):
+    NOT_MINE = "not_mine", "This is my photo and I did not agree to it being shared"
+    OFFENSIVE = "offensive", "Offensive or harmful content"
+    ILLEGAL = "illegal", "Illegal content"
+    OTHER = "other", "Something else"
+
+
+class ReportStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DISMISSED = "dismissed", "Dismissed"
+    REMOVED = "removed", "Content removed"
+    SUSPENDED = "suspended", "Owner suspended"
+
+
+class Report(models.Model):
+    """Someone's report on a shared result (from the share page) or a photo (from the library).
+
+    The content links are SET_NULL so a report outlives the content it got removed; ``owner``
+    keeps who the content belonged to, for the owner's other reports and for suspension.
+    """
+
+    share_link = models.ForeignKey(
+        ShareLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
+    photo = models.ForeignKey(
+        "photos.Photo", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports_against",
+    )
+    reason = models.CharField(max_length=16, choices=ReportReason.choices)
+    note = models.CharField(max_length=500, blank=True)
+    # Empty when reported from the public share page by someone not signed in.
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports_made",
+    )
+    status = models.CharField(max_length=16, choices=ReportStatus.choices, default=ReportStatus.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "-created_at"]),
+            models.Index(fields=["owner", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Report {self.pk} ({self.get_reason_display()}, {self.status})"
+
+
+class ModerationActionKind(models.TextChoices):
+    DISMISS = "dismiss", "Dismissed report"
+    REMOVE = "remove", "Removed content"
+    SUSPEND = "suspend", "Suspended account"
+    UNSUSPEND = "unsuspend", "Lifted suspension"
+
+
+class ModerationAction(models.Model):
+    """Insert-only record of every moderation action: who, when, on what."""
+
+    kind = models.CharField(max_length=16, choices=ModerationActionKind.choices)
+    report = models.ForeignKey(
+        Report, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="moderation_actions",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    detail = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.actor_id} at {self.created_at:%Y-%m-%d %H:%M}"
