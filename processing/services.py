@@ -202,6 +202,31 @@ def job_cancel(*, user: User, job_id: int) -> Job:
     return job
 
 
+def job_cancel_open_for_user(*, user: User, message: str) -> int:
+    """Cancel every queued or running job of a person and refund each (once), e.g. on suspension.
+
+    Unlike ``job_cancel`` a running job is refunded too: the person will never get its result.
+    """
+    cancelled = 0
+    open_ids = list(
+        Job.objects.filter(owner=user).exclude(status__in=FINAL_STATUSES).values_list("pk", flat=True)
+    )
+    for job_id in open_ids:
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job_id)
+            if job.is_final:  # finished while we were getting here
+                continue
+            job = job_transition(
+                job_id=job.pk, to=JobStatus.CANCELLED, error_code="cancelled", error_message=message
+            )
+            credits_refund(job_id=job.pk, reason=f"Refund: {message}")
+            if job.external_id:
+                external_id, engine_name = job.external_id, job.engine
+                transaction.on_commit(lambda e=engine_name, x=external_id: _engine_cancel(e, x))
+        cancelled += 1
+    return cancelled
+
+
 def _engine_cancel(engine_name: str, external_id: str) -> None:
     from processing.engines.base import get_engine
 
