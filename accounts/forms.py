@@ -64,6 +64,18 @@ class SignInForm(AuthenticationForm):
         self.fields["username"].label = "Email"
         self.fields["username"].widget = forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
 
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        except forms.ValidationError as exc:
+            # ModelBackend refuses suspended accounts like wrong passwords; someone who proved the
+            # password deserves to know why they can't get in (and nobody else learns anything).
+            person = User.objects.filter(email__iexact=self.cleaned_data.get("username") or "").first()
+            password = self.cleaned_data.get("password") or ""
+            if person is not None and not person.is_active and person.check_password(password):
+                raise forms.ValidationError(self.error_messages["inactive"], code="inactive") from exc
+            raise
+
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(
