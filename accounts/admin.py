@@ -1,23 +1,109 @@
+"""Admin for people, their API tokens and data exports.
+
+Suspension goes through the Suspend action (it also cancels and refunds open jobs and revokes
+share links), so ``is_active`` is read-only on the form.
+"""
+
+from __future__ import annotations
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.http import HttpRequest
 
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, DataExport, User
+from credits.admin import ReadOnlyAdmin
+from credits.models import PAID_STATUSES, CreditBalance, Membership
+from processing.moderation import user_suspend, user_unsuspend
+from rekindle.admin_tools import run_each
+
+
+class TierFilter(admin.SimpleListFilter):
+    title = "tier"
+    parameter_name = "tier"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("free", "Free"), ("paid", "Paid plan")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
+        paying = Membership.objects.filter(status__in=PAID_STATUSES).values("user_id")
+        if self.value() == "paid":
+            return queryset.filter(pk__in=paying)
+        if self.value() == "free":
+            return queryset.exclude(pk__in=paying)
+        return queryset
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["-date_joined"]
-    list_display = ["email", "name", "is_active", "is_staff", "date_joined", "last_login"]
-    list_filter = ["is_active", "is_staff", "date_joined"]
+    list_display = [
+        "email", "name", "plan", "balance", "photo_count", "job_count", "is_active", "suspended_at",
+        "is_staff", "date_joined", "last_login",
+    ]  # fmt: skip
+    list_filter = ["is_active", TierFilter, "is_staff", "date_joined"]
     search_fields = ["email", "name"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("name", "notify_by_email")}),
-        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        ("Status", {"fields": ("is_active", "suspended_at")}),
+        ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
-    readonly_fields = ["last_login", "date_joined"]
+    readonly_fields = ["last_login", "date_joined", "is_active", "suspended_at"]
+    actions = ["suspend", "unsuspend"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        balance = CreditBalance.objects.filter(user=OuterRef("pk")).values("balance")[:1]
+        plan = Membership.objects.filter(user=OuterRef("pk"), status__in=PAID_STATUSES).values("plan")[:1]
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                balance_value=Subquery(balance),
+                plan_value=Subquery(plan),
+                photo_total=Count("photos", distinct=True),
+                job_total=Count("jobs", distinct=True),
+            )
+        )
+
+    @admin.display(description="Plan", ordering="plan_value")
+    def plan(self, user: User) -> str:
+        return user.plan_value or "free"
+
+    @admin.display(description="Credits", ordering="balance_value")
+    def balance(self, user: User) -> int:
+        return user.balance_value or 0
+
+    @admin.display(description="Photos", ordering="photo_total")
+    def photo_count(self, user: User) -> int:
+        return user.photo_total
+
+    @admin.display(description="Jobs", ordering="job_total")
+    def job_count(self, user: User) -> int:
+        return user.job_total
+
+    def has_moderate_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_staff and request.user.has_perm("accounts.change_user")
+
+    @admin.action(
+        description="Suspend (no sign-in, open jobs cancelled and refunded)", permissions=["moderate"]
+    )
+    def suspend(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        def act(person: User) -> str:
+            cancelled = user_suspend(user=person, actor=request.user, reason="From the people list")
+            return f"{person}: suspended, {cancelled} open job(s) cancelled and refunded."
+
+        run_each(self, request, queryset, act)
+
+    @admin.action(description="Lift the suspension", permissions=["moderate"])
+    def unsuspend(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        def act(person: User) -> str:
+            user_unsuspend(user=person, actor=request.user, reason="From the people list")
+            return f"{person}: may sign in again."
+
+        run_each(self, request, queryset, act)
 
 
 @admin.register(ApiToken)
@@ -28,5 +114,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = ["user", "prefix", "secret_hash", "created_at", "last_used_at"]
     list_select_related = ["user"]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tokens are made by their owner, who alone sees the secret
+
+
+@admin.register(DataExport)
+class DataExportAdmin(ReadOnlyAdmin):
+    # The zip itself is the person's data: staff see that it exists, not its contents.
+    list_display = ["id", "user", "status", "size_bytes", "created_at", "finished_at", "expires_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["user__email"]
+    list_select_related = ["user"]
+    fields = ["user", "status", "size_bytes", "error", "created_at", "finished_at", "expires_at"]

@@ -137,7 +137,7 @@ def credits_charge(*, user: User, amount: int, job_id: int, reason: str) -> Cred
     )
 
 
-def credits_refund(*, job_id: int, reason: str) -> CreditTransaction | None:
+def credits_refund(*, job_id: int, reason: str, created_by: User | None = None) -> CreditTransaction | None:
     """Give back what a job was charged, at most once; None when it was never charged."""
     charge = (
         CreditTransaction.objects.filter(idempotency_key=f"job:{job_id}:charge")
@@ -153,6 +153,7 @@ def credits_refund(*, job_id: int, reason: str) -> CreditTransaction | None:
         key=f"job:{job_id}:refund",
         reason=reason,
         job_id=job_id,
+        created_by=created_by,
     )
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from photos import views
+from processing.views import photo_report_view
 
 app_name = "photos"
 
@@ -12,4 +13,5 @@ urlpatterns = [
     path("<int:photo_id>/", views.photo_detail, name="detail"),
     path("<int:photo_id>/crop/", views.photo_crop, name="crop"),
     path("<int:photo_id>/delete/", views.photo_delete_view, name="delete"),
+    path("<int:photo_id>/report/", photo_report_view, name="report"),
 ]

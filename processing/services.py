@@ -29,6 +29,7 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.models import User
+from credits.models import CreditTransaction
 from credits.plans import job_price
 from credits.selectors import user_tier
 from credits.services import credits_charge, credits_refund
@@ -56,6 +57,11 @@ logger = logging.getLogger(__name__)
 class UnknownKind(DomainError):
     code = "unknown_kind"
     status = 422
+
+
+class AccountSuspended(DomainError):
+    code = "account_suspended"
+    status = 403
 
 
 class PhotoNotReady(DomainError):
@@ -100,6 +106,8 @@ def clean_hints(hints: str | None) -> str:
 
 def job_create(*, user: User, photo_id: int, kind: str, hints: str | None = None) -> Job:
     """Charge the price and queue the job, atomically; the task is sent after commit."""
+    if not user.is_active:
+        raise AccountSuspended("This account is suspended, so it cannot start new jobs.")
     if kind not in OFFERED_KINDS:
         offered = ", ".join(k.value for k in OFFERED_KINDS)
         raise UnknownKind(f"Unknown kind “{kind}”. Choose one of: {offered}.", offered=offered)
@@ -131,6 +139,63 @@ def job_create(*, user: User, photo_id: int, kind: str, hints: str | None = None
         transaction.on_commit(lambda: job_enqueue(job=job))
     _log(job, "job created", credits=price)
     return job
+
+
+def job_rerun(*, job_id: int, actor: User) -> Job:
+    """Staff: run a finished job again at our cost: a new job for the same photo, kind and hints.
+
+    The new job is charged nothing (so a later failure refunds nothing) and keeps the original's
+    tier and size; who asked for it is in the log line and the admin's history.
+    """
+    original = Job.objects.select_related("owner", "photo").filter(pk=job_id).first()
+    if original is None:
+        raise NotFound("No such job.")
+    if not original.is_final:
+        raise InvalidTransition(f"Job {original.pk} has not finished yet; wait for it or cancel it first.")
+    if not original.owner.is_active:
+        raise AccountSuspended(f"The owner of job {original.pk} is suspended.")
+    if original.photo.status != "ready":
+        raise PhotoNotReady(
+            f"The photo of job {original.pk} is no longer ready.", photo_status=original.photo.status
+        )
+    with transaction.atomic():
+        job = Job.objects.create(
+            owner=original.owner,
+            photo=original.photo,
+            kind=original.kind,
+            hints=original.hints,
+            credits_charged=0,
+            tier=original.tier,
+            max_width=original.max_width,
+            max_height=original.max_height,
+            engine=settings.ENGINE,
+        )
+        transaction.on_commit(lambda: job_enqueue(job=job))
+    _log(job, "job created", credits=0, rerun_of=original.pk, by=actor.pk)
+    return job
+
+
+class AlreadyRefunded(DomainError):
+    code = "already_refunded"
+    status = 409
+
+
+def job_refund(*, job_id: int, actor: User) -> CreditTransaction:
+    """Staff: give a finished job's credits back (a bad result, a complaint). At most once per job."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("No such job.")
+    if not job.is_final:
+        raise InvalidTransition(f"Job {job.pk} is still {job.status}: cancel it instead, which refunds it.")
+    if job.credits_charged == 0:
+        raise AlreadyRefunded(f"Job {job.pk} was free: there is nothing to refund.")
+    if CreditTransaction.objects.filter(idempotency_key=f"job:{job.pk}:refund").exists():
+        raise AlreadyRefunded(f"Job {job.pk} was already refunded.")
+    row = credits_refund(job_id=job.pk, reason=f"Refund from our team for job {job.pk}", created_by=actor)
+    if row is None:
+        raise AlreadyRefunded(f"Job {job.pk} has no charge to refund.")
+    _log(job, "job refunded by staff", credits=row.amount, by=actor.pk)
+    return row
 
 
 def job_enqueue(*, job: Job, countdown: float | None = None) -> None:

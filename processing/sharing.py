@@ -7,7 +7,6 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import mail_admins
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -66,25 +65,3 @@ def share_list_for_job(*, user: User, job: Job) -> QuerySet[ShareLink]:
     return ShareLink.objects.filter(
         job=job, job__owner=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
     )
-
-
-REPORT_REASONS = {
-    "not_mine": "This is my photo and I did not agree to it being shared",
-    "offensive": "Offensive or harmful content",
-    "illegal": "Illegal content",
-    "other": "Something else",
-}
-
-
-def share_report(*, token: str, reason: str, note: str = "") -> None:
-    """Tell the admins about a shared picture someone reported (moderation reviews it)."""
-    link = share_get_public(token=token)
-    if reason not in REPORT_REASONS:
-        raise DomainError("Choose a reason for the report.")
-    note = " ".join(note.split())[:500]
-    mail_admins(
-        f"Report on shared job {link.job_id}: {reason}",
-        f"Reason: {REPORT_REASONS[reason]}\nNote: {note or '-'}\n"
-        f"Job: {link.job_id} (owner {link.job.owner_id})\nShare link id: {link.pk}\n",
-    )
-    logger.warning("share reported", extra={"job_id_field": link.job_id, "reason": reason})

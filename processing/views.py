@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -9,25 +11,19 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
+from ninja.throttling import SimpleRateThrottle
 
 from credits.plans import job_price
 from credits.selectors import credit_balance
 from photos.selectors import photo_get_for_user
 from photos.storage import media_url
 from processing.api import ENGINE_LABELS
-from processing.models import OFFERED_KINDS
+from processing.models import OFFERED_KINDS, ReportReason
+from processing.moderation import report_photo, report_share
 from processing.selectors import job_get_for_user, job_list_for_user, job_queue_position
 from processing.services import job_cancel, job_create
-from processing.sharing import (
-    REPORT_REASONS,
-    ShareGone,
-    share_create,
-    share_get_public,
-    share_list_for_job,
-    share_report,
-    share_revoke,
-)
-from rekindle.exceptions import DomainError
+from processing.sharing import ShareGone, share_create, share_get_public, share_list_for_job, share_revoke
+from rekindle.exceptions import DomainError, NotFound, RateLimited
 
 KIND_HELP = {
     "restore": "Repairs scratches, dust, fading and noise.",
@@ -142,6 +138,44 @@ def share_revoke_view(request: HttpRequest, share_id: int) -> HttpResponse:
     return redirect(f"{reverse('processing:detail', args=[link.job_id])}#share")
 
 
+class ReportThrottle(SimpleRateThrottle):
+    """Reports per address, signed in or not, so nobody can flood the moderation queue."""
+
+    scope = "report"
+
+    def __init__(self) -> None:
+        super().__init__(settings.REPORT_RATE)
+
+    def get_cache_key(self, request: HttpRequest) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def _report_allowed(request: HttpRequest) -> None:
+    if not ReportThrottle().allow_request(request):
+        raise RateLimited("You have sent many reports in a short time: please wait a little and try again.")
+
+
+@login_required
+@require_POST
+def photo_report_view(request: HttpRequest, photo_id: int) -> HttpResponse:
+    """A report from the library, e.g. on a photo a phone hand-off put there."""
+    try:
+        _report_allowed(request)
+        report_photo(
+            user=request.user,
+            photo_id=photo_id,
+            reason=request.POST.get("reason", ""),
+            note=request.POST.get("note", ""),
+        )
+    except NotFound:
+        raise
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Thank you for the report: our team will look at it.")
+    return redirect(f"{reverse('photos:detail', args=[photo_id])}#report")
+
+
 def share_public(request: HttpRequest, token: str) -> HttpResponse:
     """The public before/after page of a share link (no sign-in)."""
     try:
@@ -149,15 +183,26 @@ def share_public(request: HttpRequest, token: str) -> HttpResponse:
     except ShareGone as exc:
         return render(request, "processing/share_gone.html", {"message": exc.message}, status=410)
     job = link.job
-    reported = False
+    reported, report_error = False, ""
     if request.method == "POST":
-        share_report(token=token, reason=request.POST.get("reason", ""), note=request.POST.get("note", ""))
-        reported = True
+        reporter = request.user if request.user.is_authenticated else None
+        try:
+            _report_allowed(request)
+            report_share(
+                token=token,
+                reason=request.POST.get("reason", ""),
+                note=request.POST.get("note", ""),
+                reporter=reporter,
+            )
+            reported = True
+        except DomainError as exc:
+            report_error = exc.message
     context = {
         "job": job,
         "link": link,
-        "reasons": REPORT_REASONS,
+        "reasons": ReportReason.choices,
         "reported": reported,
+        "report_error": report_error,
         "before_url": media_url(job.photo.image.name),
         "result_url": media_url(job.result.name),
     }

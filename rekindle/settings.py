@@ -477,6 +477,8 @@ THUMBNAIL_SIZE = 320
 CELERY_BEAT_SCHEDULE["processing-job-sweep"] = {"task": "processing.job_sweep", "schedule": 60}
 # Share links last a week unless the owner chooses otherwise (1–30 days).
 SHARE_LINK_DAYS = 7
+# Reports (share page and library) per address: enough for real use, too few to flood moderation.
+REPORT_RATE = env.str("REPORT_RATE", default="10/h")
 # A QR hand-off link works for ten minutes, for the first phone that opens it.
 HANDOFF_TTL_S = 10 * 60
 
