@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Case, Count, QuerySet, Value, When
 
 from accounts.models import User
 from processing.models import Job, JobStatus
@@ -18,6 +18,27 @@ def job_get_for_user(*, user: User, job_id: int) -> Job:
     if job is None:
         raise NotFound("No such job.")
     return job
+
+
+def job_list_running() -> QuerySet[Job]:
+    """Every running job, oldest start first (for operators, not owners)."""
+    return Job.objects.filter(status=JobStatus.RUNNING).select_related("owner").order_by("started_at")
+
+
+def job_count_queued_by_tier_group() -> dict[str, dict[str, int]]:
+    """Queued jobs per tier group: how many in all and how many wait on the daily budget."""
+    counts = {group: {"queued": 0, "waiting": 0} for group in ("free", "paid")}
+    for tier, waiting, total in (
+        Job.objects.filter(status=JobStatus.QUEUED)
+        .annotate(waiting=Case(When(waiting_reason="", then=Value(0)), default=Value(1)))
+        .values_list("tier", "waiting")
+        .annotate(total=Count("id"))
+        .order_by()
+    ):
+        group = counts["free" if tier == "free" else "paid"]
+        group["queued"] += total
+        group["waiting"] += total if waiting else 0
+    return counts
 
 
 def job_queue_position(*, job: Job) -> int | None:

@@ -183,7 +183,7 @@ def share_public(request: HttpRequest, token: str) -> HttpResponse:
     except ShareGone as exc:
         return render(request, "processing/share_gone.html", {"message": exc.message}, status=410)
     job = link.job
-    reported, report_error = False, ""
+    reported, report_error, status = False, "", 200
     if request.method == "POST":
         reporter = request.user if request.user.is_authenticated else None
         try:
@@ -196,7 +196,7 @@ def share_public(request: HttpRequest, token: str) -> HttpResponse:
             )
             reported = True
         except DomainError as exc:
-            report_error = exc.message
+            report_error, status = exc.message, exc.status
     context = {
         "job": job,
         "link": link,
@@ -206,7 +206,7 @@ def share_public(request: HttpRequest, token: str) -> HttpResponse:
         "before_url": media_url(job.photo.image.name),
         "result_url": media_url(job.result.name),
     }
-    response = render(request, "processing/share_public.html", context)
+    response = render(request, "processing/share_public.html", context, status=status)
     response["X-Robots-Tag"] = "noindex"
     response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
     return response

@@ -29,3 +29,16 @@ app.autodiscover_tasks()
 def queue_for_tier(tier: str) -> str:
     """The queue a user's work goes to: paid tiers jump the line."""
     return STANDARD_QUEUE if tier == "free" else PRIORITY_QUEUE
+
+
+def queue_depths() -> dict[str, int]:
+    """Messages waiting in each of our queues on the broker (Redis or the filesystem transport).
+
+    Messages a worker has taken but not yet acknowledged are not counted: they are running.
+    """
+    depths = {}
+    with app.connection_for_read() as connection:
+        channel = connection.default_channel
+        for name in WORKER_QUEUES:
+            depths[name] = channel.queue_declare(queue=name, passive=False).message_count
+    return depths

@@ -110,3 +110,25 @@ def png_of() -> Callable[[np.ndarray], bytes]:
     from processing.engines.codec import encode_png
 
     return encode_png
+
+
+@pytest.fixture
+def _no_enqueue(monkeypatch):
+    """Jobs are run by calling job_run; the worker tests use the real queue."""
+    from processing import services
+
+    sent: list[int] = []
+    monkeypatch.setattr(services, "job_enqueue", lambda *, job, countdown=None: sent.append(job.pk))
+    return sent
+
+
+@pytest.fixture
+def finished_job(user, _no_enqueue):
+    """A succeeded restore of a ready photo of ``user``, run in-process by the local engine."""
+    from processing.services import job_create, job_run
+    from tests.processing.test_jobs import ready_photo
+
+    job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
+    job_run(job_id=job.pk)
+    job.refresh_from_db()
+    return job

@@ -8,25 +8,8 @@ import pytest
 from django.utils import timezone
 
 from processing.models import ShareLink
-from processing.services import job_create, job_run
-from tests.processing.test_jobs import ready_photo
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def finished_job(user, _no_enqueue):
-    job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
-    job_run(job_id=job.pk)
-    job.refresh_from_db()
-    return job
-
-
-@pytest.fixture
-def _no_enqueue(monkeypatch):
-    from processing import services
-
-    monkeypatch.setattr(services, "job_enqueue", lambda *, job, countdown=None: None)
 
 
 def test_owner_shares_a_result_and_anyone_sees_it_until_revoked(signed_in_client, client, finished_job):
@@ -73,12 +56,15 @@ def test_unknown_tokens_are_404_and_others_cannot_share_or_revoke(client, other_
     assert link.revoked_at is None
 
 
-def test_reporting_a_shared_picture_tells_the_admins(client, user, finished_job, mailoutbox, settings):
+def test_reporting_a_shared_picture_tells_the_admins(
+    client, user, finished_job, mailoutbox, settings, django_capture_on_commit_callbacks
+):
     from processing.sharing import share_create
 
     settings.ADMINS = [("Ops", "ops@example.com")]
     link = share_create(user=user, job_id=finished_job.pk)
-    response = client.post(f"/s/{link.token}/", {"reason": "not_mine", "note": "That's my grandmother"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/s/{link.token}/", {"reason": "not_mine", "note": "That's my grandmother"})
     assert response.status_code == 200
     assert "Thank you" in response.content.decode()
     assert mailoutbox[-1].to == ["ops@example.com"]
