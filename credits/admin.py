@@ -1,16 +1,22 @@
-"""Admin: the ledger is read-only; credits change only through the adjustment action."""
+"""Admin: the ledger is read-only; credits change only through the adjustment action.
+
+Infrastructure costs (for the business metrics' margin) are ordinary staff-entered rows.
+"""
 
 from __future__ import annotations
+
+from datetime import date
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 
 from accounts.models import User
-from credits.models import CreditBalance, CreditTransaction, Membership
+from credits.models import CreditBalance, CreditTransaction, InfraCost, Membership
 from credits.services import credits_adjust
 from rekindle.exceptions import DomainError
 
@@ -138,3 +144,45 @@ class MembershipAdmin(ReadOnlyAdmin):
     list_display = ["user", "plan", "interval", "status", "current_period_end"]
     list_filter = ["plan", "status", "interval"]
     search_fields = ["user__email", "stripe_subscription_id"]
+
+
+class InfraCostMonthFilter(admin.SimpleListFilter):
+    """One choice per month that has entries, newest first ("November 2026")."""
+
+    title = "month"
+    parameter_name = "month"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        months = InfraCost.objects.order_by("-month").values_list("month", flat=True).distinct()
+        return [(f"{month:%Y-%m-%d}", f"{month:%B %Y}") for month in months]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[InfraCost]) -> QuerySet[InfraCost]:
+        if not self.value():
+            return queryset
+        try:
+            month = date.fromisoformat(self.value())
+        except ValueError:
+            return queryset.none()
+        return queryset.filter(month=month.replace(day=1))
+
+
+@admin.register(InfraCost)
+class InfraCostAdmin(admin.ModelAdmin):
+    """Monthly infrastructure costs for the business metrics' margin; who entered each is kept."""
+
+    list_display = ["month_display", "name", "amount", "created_by", "created_at"]
+    list_filter = [InfraCostMonthFilter]
+    search_fields = ["name"]
+    list_select_related = ["created_by"]
+    date_hierarchy = "month"
+    fields = ["month", "name", "amount", "created_by", "created_at"]
+    readonly_fields = ["created_by", "created_at"]
+
+    @admin.display(description="Month", ordering="month")
+    def month_display(self, cost: InfraCost) -> str:
+        return f"{cost.month:%B %Y}"
+
+    def save_model(self, request: HttpRequest, obj: InfraCost, form: object, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user  # whoever entered it, never chosen in the form
+        super().save_model(request, obj, form, change)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -16,8 +17,18 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from credits.billing import billing_portal, checkout_subscription, checkout_topup, membership_for_user
+from credits.metrics import (
+    METRIC_DEFINITIONS,
+    metrics_infra_items,
+    metrics_month,
+    metrics_new_users_per_week,
+    metrics_tier_distribution,
+    metrics_users_total,
+    percent,
+)
 from credits.plans import PLANS, TOPUPS
 from credits.selectors import credit_balance, credit_ledger_for_user, next_grant_date, user_plan
+from rekindle.charts import bar_chart, usd
 from rekindle.exceptions import DomainError
 
 
@@ -112,3 +123,35 @@ def manage(request: HttpRequest) -> HttpResponse:
 def thanks(request: HttpRequest) -> HttpResponse:
     # Whatever the query string says, nothing is granted here.
     return render(request, "credits/thanks.html")
+
+
+@staff_member_required
+def business_metrics(request: HttpRequest) -> HttpResponse:
+    """Staff only: users, tiers, MRR, ARPU, this month's revenue, costs and margin."""
+    weeks = metrics_new_users_per_week()
+    month = metrics_month()
+    context = {
+        "users_total": metrics_users_total(),
+        "weeks": weeks,
+        "weeks_chart": bar_chart(
+            label=f"New users per week for the last {len(weeks)} weeks; the figures are in the table below.",
+            categories=[f"Week of {w.week_start.day} {w.week_start:%b %Y}" for w in weeks],
+            values=[w.count for w in weeks],
+        ),
+        "weeks_max": max((w.count for w in weeks), default=0),
+        "tiers": metrics_tier_distribution(),
+        "month": month,
+        "money": {
+            "mrr": usd(month.mrr),
+            "arpu": usd(month.arpu),
+            "topup_revenue": usd(month.topup_revenue),
+            "revenue": usd(month.revenue),
+            "ai_cost": usd(month.ai_cost),
+            "infra_cost": usd(month.infra_cost),
+            "profit": usd(month.profit),
+            "margin": percent(month.margin),
+        },
+        "infra_items": metrics_infra_items(month=month.month),
+        "definitions": METRIC_DEFINITIONS,
+    }
+    return render(request, "credits/metrics.html", context)

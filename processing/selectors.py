@@ -1,11 +1,22 @@
-"""Job reads, always for one owner; queue positions and spend figures."""
+"""Job reads, always for one owner; queue positions and spend figures.
+
+The cost review figures at the end are the exception to "one owner": they are staff-only
+aggregates over every job.
+"""
 
 from __future__ import annotations
 
-from django.db.models import Case, Count, QuerySet, Value, When
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Case, CharField, Count, QuerySet, Sum, Value, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from accounts.models import User
-from processing.models import Job, JobStatus
+from processing.models import Job, JobKind, JobStatus
+from processing.services import pause_reason, spend_limit_for, spend_today
 from rekindle.exceptions import NotFound
 
 
@@ -55,3 +66,158 @@ def job_queue_position(*, job: Job) -> int | None:
     else:
         ahead = ahead.exclude(tier="free").count()
     return ahead + 1
+
+
+# ---------------------------------------------------------------------------------------
+# Cost review (staff): spend by day, tier group, kind and person.
+#
+# A job's cost counts on the day it finished (``finished_at``, UTC), as for the daily limits
+# in ``processing.services.spend_today``; jobs that never finished cost nothing yet. The window
+# is "today and the days before it" in whole UTC days, so a day's figure never changes shape.
+
+COST_WINDOW_DAYS = 30
+TIER_GROUPS = ("free", "paid")
+
+
+@dataclass(frozen=True)
+class DaySpend:
+    day: date
+    free: Decimal
+    paid: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.paid
+
+
+@dataclass(frozen=True)
+class KindCost:
+    kind: str
+    label: str
+    jobs: int
+    total: Decimal
+    gpu_seconds: float
+
+    @property
+    def average(self) -> Decimal:
+        return (self.total / self.jobs).quantize(Decimal("0.0001")) if self.jobs else Decimal("0")
+
+
+@dataclass(frozen=True)
+class UserCost:
+    user_id: int
+    email: str
+    jobs: int
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class GroupLimit:
+    group: str
+    daily_limit: Decimal
+    spent_today: Decimal
+    paused_manually: bool
+    # What people in this group are told while their work waits; None when it runs.
+    pause_reason: str | None
+
+    @property
+    def percent(self) -> int | None:
+        """Today's spend as a whole percentage of the limit (None for a zero limit)."""
+        if self.daily_limit <= 0:
+            return None
+        return int(self.spent_today * 100 / self.daily_limit)
+
+    @property
+    def limit_reached(self) -> bool:
+        return self.spent_today >= self.daily_limit
+
+
+def cost_window_start(*, today: date | None = None, days: int = COST_WINDOW_DAYS) -> datetime:
+    """Midnight (UTC) of the first day of a window of ``days`` days ending today."""
+    today = today or timezone.now().date()
+    first = today - timedelta(days=days - 1)
+    return datetime.combine(first, time.min, tzinfo=UTC)
+
+
+def _finished_in_window(today: date | None, days: int) -> QuerySet[Job]:
+    start = cost_window_start(today=today, days=days)
+    return Job.objects.filter(finished_at__gte=start, finished_at__lt=start + timedelta(days=days))
+
+
+def _group_of_tier() -> Case:
+    return Case(When(tier="free", then=Value("free")), default=Value("paid"), output_field=CharField())
+
+
+def cost_spend_per_day(*, today: date | None = None, days: int = COST_WINDOW_DAYS) -> list[DaySpend]:
+    """Spend per UTC day and tier group, oldest first, every day present (zero when idle)."""
+    today = today or timezone.now().date()
+    rows = (
+        _finished_in_window(today, days)
+        .annotate(day=TruncDate("finished_at", tzinfo=UTC), group=_group_of_tier())
+        .values("day", "group")
+        .annotate(total=Sum("cost"))
+    )
+    found = {(row["day"], row["group"]): row["total"] for row in rows}
+    first = today - timedelta(days=days - 1)
+    return [
+        DaySpend(
+            day=day,
+            free=found.get((day, "free"), Decimal("0")),
+            paid=found.get((day, "paid"), Decimal("0")),
+        )
+        for day in (first + timedelta(days=i) for i in range(days))
+    ]
+
+
+def cost_per_kind(*, today: date | None = None, days: int = COST_WINDOW_DAYS) -> list[KindCost]:
+    """Finished jobs, their total cost and GPU seconds per kind, most expensive kind first."""
+    rows = (
+        _finished_in_window(today, days)
+        .values("kind")
+        .annotate(jobs=Count("id"), total=Sum("cost"), gpu=Sum("gpu_seconds"))
+        .order_by("-total", "kind")
+    )
+    labels = dict(JobKind.choices)
+    return [
+        KindCost(
+            kind=row["kind"],
+            label=labels.get(row["kind"], row["kind"]),
+            jobs=row["jobs"],
+            total=row["total"] or Decimal("0"),
+            gpu_seconds=row["gpu"] or 0.0,
+        )
+        for row in rows
+    ]
+
+
+def cost_top_users(
+    *, today: date | None = None, days: int = COST_WINDOW_DAYS, limit: int = 10
+) -> list[UserCost]:
+    """The people whose finished jobs cost the most in the window (ties: more jobs, then email)."""
+    rows = (
+        _finished_in_window(today, days)
+        .values("owner_id", "owner__email")
+        .annotate(jobs=Count("id"), total=Sum("cost"))
+        .order_by("-total", "-jobs", "owner__email")[:limit]
+    )
+    return [
+        UserCost(user_id=row["owner_id"], email=row["owner__email"], jobs=row["jobs"], total=row["total"])
+        for row in rows
+    ]
+
+
+def cost_group_limits() -> list[GroupLimit]:
+    """Each tier group's daily limit, today's spend and whether (and why) its work is paused."""
+    result = []
+    for group in TIER_GROUPS:
+        limit = spend_limit_for(group)
+        result.append(
+            GroupLimit(
+                group=group,
+                daily_limit=limit.daily_limit,
+                spent_today=spend_today(group),
+                paused_manually=limit.paused_manually,
+                pause_reason=pause_reason(group),
+            )
+        )
+    return result

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import date
+from decimal import Decimal
+
+from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from ninja.throttling import SimpleRateThrottle
@@ -20,9 +28,19 @@ from photos.storage import media_url
 from processing.api import ENGINE_LABELS
 from processing.models import OFFERED_KINDS, ReportReason
 from processing.moderation import report_photo, report_share
-from processing.selectors import job_get_for_user, job_list_for_user, job_queue_position
-from processing.services import job_cancel, job_create
+from processing.selectors import (
+    COST_WINDOW_DAYS,
+    cost_group_limits,
+    cost_per_kind,
+    cost_spend_per_day,
+    cost_top_users,
+    job_get_for_user,
+    job_list_for_user,
+    job_queue_position,
+)
+from processing.services import job_cancel, job_create, pause_reason, spend_limit_for, spend_limit_set
 from processing.sharing import ShareGone, share_create, share_get_public, share_list_for_job, share_revoke
+from rekindle.charts import GREY, ORANGE, Series, stacked_bar_chart, swatch, usd
 from rekindle.exceptions import DomainError, NotFound, RateLimited
 
 KIND_HELP = {
@@ -210,3 +228,141 @@ def share_public(request: HttpRequest, token: str) -> HttpResponse:
     response["X-Robots-Tag"] = "noindex"
     response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
     return response
+
+
+# ---------------------------------------------------------------------------------------
+# Cost review (staff only): spend per day and tier group, per kind and per person, and the
+# daily limits with forms to pause, resume and change them.
+
+logger = logging.getLogger(__name__)
+
+GROUP_LABELS = {"free": "Free", "paid": "Paid"}
+SPEND_ACTIONS = ("pause", "resume", "limit")
+
+
+class SpendLimitForm(forms.Form):
+    daily_limit = forms.DecimalField(
+        label="Daily limit (US dollars)",
+        max_digits=10,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        error_messages={
+            "required": "Enter a daily limit in dollars, e.g. 50 or 49.99.",
+            "invalid": "Enter the daily limit as a number of dollars, e.g. 50 or 49.99.",
+            "min_value": "The daily limit must be more than $0. To stop a tier's work, pause it instead.",
+            "max_decimal_places": "Use at most two decimals (whole cents).",
+            "max_digits": "That limit is too large.",
+            "max_whole_digits": "That limit is too large.",
+        },
+    )
+
+
+def _spend_change(
+    *, request: HttpRequest, group: str, action: str
+) -> tuple[str | None, SpendLimitForm | None]:
+    """Apply one pause / resume / new limit; (success message, form with errors)."""
+    before = spend_limit_for(group)
+    old_limit, old_paused = before.daily_limit, before.paused_manually
+    if action == "limit":
+        form = SpendLimitForm(request.POST, auto_id=f"{group}-%s")
+        if not form.is_valid():
+            return None, form
+        limit = spend_limit_set(group=group, daily_limit=form.cleaned_data["daily_limit"])
+        change = f"daily limit ${old_limit:.2f} → ${limit.daily_limit:.2f}"
+    else:
+        # spend_limit_set re-sends the group's waiting jobs itself once nothing pauses it.
+        limit = spend_limit_set(group=group, paused=action == "pause")
+        change = f"paused {old_paused} → {limit.paused_manually}"
+    logger.info(
+        "spend limit changed",
+        extra={
+            "tier_group": group,
+            "action": action,
+            "changed_by": request.user.email,
+            "change": change,
+            "daily_limit": f"{limit.daily_limit:.2f}",
+            "paused_manually": limit.paused_manually,
+        },
+    )
+    # The same record the admin keeps for its own edits, so the history shows who did what.
+    LogEntry.objects.log_actions(
+        user_id=request.user.pk,
+        queryset=[limit],
+        action_flag=CHANGE,
+        change_message=f"Cost review: {group} {change}",
+        single_object=True,
+    )
+    label = GROUP_LABELS[group]
+    messages_by_action = {
+        "pause": f"{label} tier paused: its new jobs wait until you resume it.",
+        "resume": f"{label} tier resumed.",
+        "limit": f"{label} tier daily limit set to ${limit.daily_limit:,.2f}.",
+    }
+    message = messages_by_action[action]
+    reason = pause_reason(group)
+    if action != "pause" and reason:
+        message += " Its jobs still wait: " + reason
+    return message, None
+
+
+@staff_member_required
+@require_http_methods(["GET", "POST"])
+def cost_review(request: HttpRequest) -> HttpResponse:
+    may_change = request.user.has_perm("processing.change_spendlimit")
+    forms_by_group: dict[str, SpendLimitForm] = {}
+    status = 200
+    if request.method == "POST":
+        if not may_change:
+            raise PermissionDenied
+        group, action = request.POST.get("group", ""), request.POST.get("action", "")
+        if group not in GROUP_LABELS or action not in SPEND_ACTIONS:
+            messages.error(request, "Unknown tier group or action: nothing was changed.")
+            status = 400
+        else:
+            done, bad_form = _spend_change(request=request, group=group, action=action)
+            if done:
+                messages.success(request, done)
+                return redirect("staff_costs")
+            forms_by_group[group] = bad_form
+            status = 400
+    days = cost_spend_per_day()
+    limits = cost_group_limits()
+    context = {
+        "days": days,
+        "free_total": sum((d.free for d in days), Decimal("0")),
+        "paid_total": sum((d.paid for d in days), Decimal("0")),
+        "chart": stacked_bar_chart(
+            label="Spend per day for the last 30 days, free and paid tiers stacked; "
+            "the figures are in the table below.",
+            categories=[_day_label(d.day) for d in days],
+            series=[
+                Series(name="free", color=GREY, values=[d.free for d in days]),
+                Series(name="paid", color=ORANGE, values=[d.paid for d in days]),
+            ],
+            value_format=usd,
+        ),
+        "chart_max": max((d.total for d in days), default=Decimal("0")),
+        "swatch_free": swatch(color=GREY),
+        "swatch_paid": swatch(color=ORANGE),
+        "kinds": cost_per_kind(),
+        "top_users": [
+            {"row": row, "admin_url": reverse("admin:accounts_user_change", args=[row.user_id])}
+            for row in cost_top_users()
+        ],
+        "limits": [
+            {
+                "limit": limit,
+                "label": GROUP_LABELS[limit.group],
+                "form": forms_by_group.get(limit.group)
+                or SpendLimitForm(initial={"daily_limit": limit.daily_limit}, auto_id=f"{limit.group}-%s"),
+            }
+            for limit in limits
+        ],
+        "may_change": may_change,
+        "window_days": COST_WINDOW_DAYS,
+    }
+    return render(request, "processing/cost_review.html", context, status=status)
+
+
+def _day_label(day: date) -> str:
+    return f"{day:%a} {day.day} {day:%b %Y}"

@@ -3,9 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from credits.views import business_metrics
 from photos.storage import media_serve
 from photos.views import handoff_claim_view
-from processing.views import share_public
+from processing.views import cost_review, share_public
 from rekindle import health, pwa, views
 from rekindle.api import api
 
@@ -27,5 +28,8 @@ urlpatterns = [
     path("media/s/<str:token>/", media_serve, name="media_serve"),
     path("auth/", include("social_django.urls", namespace="social")),
     path("api/v1/", api.urls),
+    # Staff-only pages linked from the admin index (templates/admin/index.html).
+    path("staff/costs/", cost_review, name="staff_costs"),
+    path("staff/metrics/", business_metrics, name="staff_metrics"),
     path("admin/", admin.site.urls),
 ]
