@@ -87,6 +87,12 @@ class UserAdmin(BaseUserAdmin):
     def has_moderate_permission(self, request: HttpRequest) -> bool:
         return request.user.is_staff and request.user.has_perm("accounts.change_user")
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # A plain row delete would leave the person's files in storage and the Stripe customer
+        # behind; accounts are deleted by accounts.services.account_delete (the person's own
+        # "Delete my account"), which removes both.
+        return False
+
     @admin.action(
         description="Suspend (no sign-in, open jobs cancelled and refunded)", permissions=["moderate"]
     )
