@@ -354,7 +354,9 @@ def cost_review(request: HttpRequest) -> HttpResponse:
                 "limit": limit,
                 "label": GROUP_LABELS[limit.group],
                 "form": forms_by_group.get(limit.group)
-                or SpendLimitForm(initial={"daily_limit": limit.daily_limit}, auto_id=f"{limit.group}-%s"),
+                or SpendLimitForm(
+                    initial={"daily_limit": f"{limit.daily_limit:.2f}"}, auto_id=f"{limit.group}-%s"
+                ),
             }
             for limit in limits
         ],
