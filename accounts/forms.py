@@ -88,3 +88,27 @@ class PreferencesForm(forms.Form):
     notify_by_email = forms.BooleanField(
         label="Email me when a photo is ready or a job fails", required=False
     )
+
+
+class AccountDeleteForm(forms.Form):
+    """Confirm with the password; an account without one (social sign-in) types its email instead."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    confirm_email = forms.CharField(label="Type your email address to confirm", required=False)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.uses_password = user.has_usable_password()
+        if self.uses_password:
+            del self.fields["confirm_email"]
+            self.fields["password"].required = True
+        else:
+            del self.fields["password"]
+            self.fields["confirm_email"].required = True
+            self.fields["confirm_email"].help_text = f"Type {user.email}"
+            self.fields["confirm_email"].widget.attrs["autocomplete"] = "off"

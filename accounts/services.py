@@ -1,20 +1,49 @@
-"""Account writes: sign-up and personal API tokens."""
+"""Account writes: sign-up, personal API tokens, preferences, and the GDPR pair.
+
+"Download my data" (``data_export_request`` / ``data_export_build``) zips the person's photos,
+results and records into one file offered through a signed, expiring link for
+``DATA_EXPORT_DAYS``. "Delete my account" (``account_delete``) cancels what is open (jobs, the
+Stripe plan), forfeits the balance with a ledger row (the ledger is kept, anonymised), deletes
+the user row and everything that cascades from it, and removes every stored file once the
+deletion has committed.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import secrets
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
 from datetime import timedelta
+from typing import IO, Any
 
+import stripe
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from djstripe.models import Customer
 
-from accounts.models import ApiToken, User
-from credits.services import credits_grant_free_month
-from rekindle.exceptions import DomainError, NotFound
+from accounts import selectors
+from accounts.models import ApiToken, DataExport, DataExportStatus, User
+from credits.billing import membership_for_user
+from credits.selectors import user_tier
+from credits.services import credits_forfeit, credits_grant_free_month
+from photos.models import Photo, PhotoStatus
+from photos.services import photo_files
+from photos.storage import storage_key
+from processing.models import Job, JobStatus
+from processing.services import job_cancel_open_for_user
+from rekindle.celery import queue_for_tier
+from rekindle.exceptions import DomainError, NotFound, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -97,3 +126,332 @@ def user_update_preferences(*, user: User, notify_by_email: bool, name: str) -> 
     user.name = name.strip()[:150]
     user.save(update_fields=["notify_by_email", "name"])
     return user
+
+
+# --- GDPR: download my data ------------------------------------------------------------
+
+# The zip is written to memory up to this size, then to a temporary file: never all in memory.
+EXPORT_SPOOL_BYTES = 16 * 1024 * 1024
+EXPORT_COPY_CHUNK = 1024 * 1024
+
+EXPORT_README = """\
+Your Rekindle data
+==================
+
+This archive holds everything Rekindle keeps about you, as of {made} (UTC).
+
+photos/<id>.jpg     Each of your photos as we keep it: straightened, cropped and prepared for
+                    processing (the file you uploaded is deleted once this copy is made).
+results/<id>.jpg    The result of each finished job (restored and/or colourized), named by job.
+account.json        Your email address, name, when you joined, your preferences, your plan
+                    and your credit balance.
+photos.json         Each photo's details: the name of the file you uploaded, when, its size and
+                    status. "file" names its picture in photos/ (empty if it was never ready).
+jobs.json           Each job: its id, the photo it used, the kind (restore, colourize or both),
+                    status, credits charged, times, any error, and the share links you made.
+                    "result" names its picture in results/.
+ledger.json         Every change to your credits, oldest first: date, kind (grant, top-up,
+                    charge, refund, forfeit, adjustment), amount, balance after, and reason.
+
+Times are ISO 8601 in UTC. Payments themselves are handled by Stripe; your receipts are in the
+emails Stripe sent you.
+"""
+
+
+class ExportPending(DomainError):
+    code = "export_pending"
+    status = 409
+
+
+def data_export_request(*, user: User) -> DataExport:
+    """Ask for a zip of the person's data; it is built by a task and shown on the account page."""
+    now = timezone.now()
+    with transaction.atomic():
+        # The user row lock serialises double clicks, so two pending exports cannot both start.
+        User.objects.select_for_update().get(pk=user.pk)
+        mine = DataExport.objects.filter(user=user)
+        if mine.filter(status=DataExportStatus.PENDING).exists():
+            raise ExportPending(
+                "A copy of your data is already being prepared. It will appear here when ready."
+            )
+        recent = (
+            mine.filter(created_at__gt=now - timedelta(seconds=settings.DATA_EXPORT_INTERVAL_S))
+            .exclude(status=DataExportStatus.FAILED)
+            .exists()
+        )
+        if recent:
+            raise RateLimited(
+                "You can ask for a new copy of your data once an hour. Your latest copy is below."
+            )
+        export = DataExport.objects.create(user=user)
+        transaction.on_commit(lambda: _data_export_enqueue(export=export))
+    logger.info("data export requested", extra={"user_id": user.pk, "export_id": export.pk})
+    return export
+
+
+def _data_export_enqueue(*, export: DataExport) -> None:
+    from accounts.tasks import data_export_build_task
+
+    queue = queue_for_tier(user_tier(user=export.user))
+    data_export_build_task.apply_async(args=[export.pk], queue=queue)
+
+
+def _zip_json(archive: zipfile.ZipFile, name: str, data: Any) -> None:
+    archive.writestr(name, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _zip_file(archive: zipfile.ZipFile, name: str, stored: str) -> bool:
+    """Copy one stored file into the zip in chunks; False when it is missing from storage."""
+    info = zipfile.ZipInfo(name, date_time=timezone.now().timetuple()[:6])
+    info.compress_type = zipfile.ZIP_STORED  # JPEGs do not compress; storing them is faster
+    try:
+        source = default_storage.open(stored, "rb")
+    except FileNotFoundError:
+        return False
+    with source, archive.open(info, "w") as target:
+        shutil.copyfileobj(source, target, EXPORT_COPY_CHUNK)
+    return True
+
+
+def _write_export(out: IO[bytes], *, user: User) -> None:
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("README.txt", EXPORT_README.format(made=timezone.now().strftime("%Y-%m-%d %H:%M")))
+        _zip_json(archive, "account.json", selectors.data_export_account(user=user))
+        _zip_json(archive, "photos.json", selectors.data_export_photos(user=user))
+        _zip_json(archive, "jobs.json", selectors.data_export_jobs(user=user))
+        _zip_json(archive, "ledger.json", selectors.data_export_ledger(user=user))
+        for photo in Photo.objects.filter(owner=user, status=PhotoStatus.READY).exclude(image=""):
+            if not _zip_file(archive, f"photos/{photo.pk}.jpg", photo.image.name):
+                logger.warning("export: photo file missing", extra={"user_id": user.pk, "photo_id": photo.pk})
+        for job in Job.objects.filter(owner=user, status=JobStatus.SUCCEEDED).exclude(result=""):
+            if not _zip_file(archive, f"results/{job.pk}.jpg", job.result.name):
+                logger.warning("export: result file missing", extra={"user_id": user.pk, "job": job.pk})
+
+
+def data_export_build(*, export_id: int) -> DataExport | None:
+    """Build and store the zip, then mark the export ready. Safe to run twice; leaves no stray file."""
+    export = DataExport.objects.select_related("user").filter(pk=export_id).first()
+    if export is None or export.status != DataExportStatus.PENDING:
+        return export
+    user = export.user
+    key = storage_key(user_id=user.pk, kind="exports", ext="zip")
+    saved = ""
+    try:
+        with tempfile.SpooledTemporaryFile(max_size=EXPORT_SPOOL_BYTES) as spool:
+            _write_export(spool, user=user)
+            size = spool.tell()
+            spool.seek(0)
+            saved = default_storage.save(key, File(spool, name=key))
+        with transaction.atomic():
+            current = DataExport.objects.select_for_update().filter(pk=export_id).first()
+            if current is None or current.status != DataExportStatus.PENDING:
+                # Another delivery of the task finished first, or the account was deleted.
+                default_storage.delete(saved)
+                return current
+            now = timezone.now()
+            current.file.name = saved
+            current.size_bytes = size
+            current.status = DataExportStatus.READY
+            current.error = ""
+            current.finished_at = now
+            current.expires_at = now + timedelta(days=settings.DATA_EXPORT_DAYS)
+            current.save(update_fields=["file", "size_bytes", "status", "error", "finished_at", "expires_at"])
+            # A new copy replaces older ones: one live download link per person is enough.
+            older = list(
+                DataExport.objects.filter(user_id=user.pk, status=DataExportStatus.READY).exclude(
+                    pk=export_id
+                )
+            )
+            DataExport.objects.filter(pk__in=[o.pk for o in older]).delete()
+            names = [o.file.name for o in older if o.file]
+            transaction.on_commit(lambda: _storage_delete(names))
+    except Exception:
+        if saved:
+            default_storage.delete(saved)
+        raise
+    logger.info("data export ready", extra={"user_id": user.pk, "export_id": export_id, "bytes": size})
+    return current
+
+
+def data_export_fail(*, export_id: int, message: str) -> DataExport | None:
+    """Give up on an export with a reason the person can read; the row expires like a ready one."""
+    with transaction.atomic():
+        export = DataExport.objects.select_for_update().filter(pk=export_id).first()
+        if export is None or export.status != DataExportStatus.PENDING:
+            return export
+        now = timezone.now()
+        export.status = DataExportStatus.FAILED
+        export.error = message[:200]
+        export.finished_at = now
+        export.expires_at = now + timedelta(days=settings.DATA_EXPORT_DAYS)
+        export.save(update_fields=["status", "error", "finished_at", "expires_at"])
+    logger.warning("data export failed", extra={"user_id": export.user_id, "export_id": export_id})
+    return export
+
+
+def data_export_cleanup(*, now: Any = None) -> int:
+    """Fail exports whose task was lost; delete expired exports' files and rows. Returns rows deleted."""
+    now = now or timezone.now()
+    stale = DataExport.objects.filter(
+        status=DataExportStatus.PENDING, created_at__lt=now - timedelta(seconds=settings.DATA_EXPORT_STALE_S)
+    ).values_list("pk", flat=True)
+    for export_id in list(stale):
+        data_export_fail(export_id=export_id, message="Preparing your data took too long. Please ask again.")
+    deleted = 0
+    for export_id in list(DataExport.objects.filter(expires_at__lte=now).values_list("pk", flat=True)):
+        with transaction.atomic():
+            export = DataExport.objects.select_for_update().filter(pk=export_id, expires_at__lte=now).first()
+            if export is None:
+                continue
+            name = export.file.name if export.file else ""
+            export.delete()
+            transaction.on_commit(lambda n=name: _storage_delete([n] if n else []))
+        deleted += 1
+    if deleted:
+        logger.info("data exports expired", extra={"deleted": deleted})
+    return deleted
+
+
+def _storage_delete(names: Iterable[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
+
+
+# --- GDPR: delete my account -----------------------------------------------------------
+
+# Every file of a person is stored under "<kind>/<user id>/" (photos.storage.storage_key, and
+# job results); after the named files, these folders are swept for anything else of theirs.
+USER_STORAGE_KINDS = ("originals", "photos", "thumbs", "results", "exports")
+DELETED_JOB_MESSAGE = "Cancelled because the account was deleted."
+
+
+class WrongPassword(DomainError):
+    code = "wrong_password"
+    status = 403
+
+
+class PlanNotCancelled(DomainError):
+    code = "plan_not_cancelled"
+    status = 409
+
+
+def _stripe_call(call: Callable[..., Any], object_id: str, api_key: str) -> None:
+    """One Stripe call that is fine to repeat: an object already gone at Stripe counts as done."""
+    try:
+        call(object_id, api_key=api_key)
+    except stripe.InvalidRequestError as exc:
+        if exc.http_status != 404 and exc.code != "resource_missing":
+            raise
+
+
+def _stripe_forget(*, user: User) -> None:
+    """End the paid plan at once and delete the person's customers at Stripe (their email too).
+
+    Stripe cannot take part in our database transaction, so this runs first: if Stripe fails,
+    nothing is deleted and the person is asked to try again.
+    """
+    membership = membership_for_user(user=user)
+    subscription_id = membership.stripe_subscription_id if membership else ""
+    if not settings.STRIPE_ENABLED:
+        if subscription_id:
+            raise PlanNotCancelled(
+                "Your paid plan can't be cancelled from this server right now. Cancel it first "
+                "(Credits → Manage or cancel), or contact support. Nothing was deleted."
+            )
+        return
+    api_key = settings.STRIPE_SECRET_KEY
+    customer_ids = list(Customer.objects.filter(subscriber=user).values_list("id", flat=True))
+    try:
+        if subscription_id:
+            _stripe_call(stripe.Subscription.cancel, subscription_id, api_key)
+        for customer_id in customer_ids:
+            _stripe_call(stripe.Customer.delete, customer_id, api_key)
+    except stripe.StripeError as exc:
+        logger.warning(
+            "account deletion: stripe refused",
+            extra={"user_id": user.pk, "subscription": subscription_id, "error": str(exc)[:200]},
+        )
+        raise PlanNotCancelled(
+            "We couldn't reach our payment provider to cancel your plan. Nothing was deleted; "
+            "please try again in a few minutes."
+        ) from exc
+
+
+def _user_file_names(user: User) -> list[str]:
+    names: list[str] = []
+    for photo in Photo.objects.filter(owner=user).prefetch_related("jobs"):
+        names += photo_files(photo)
+    names += [e.file.name for e in DataExport.objects.filter(user=user) if e.file]
+    return names
+
+
+def _sweep(prefix: str) -> int:
+    """Delete every file under a storage folder (local folders or S3 prefixes)."""
+    try:
+        folders, files = default_storage.listdir(prefix)
+    except FileNotFoundError:
+        return 0
+    for name in files:
+        default_storage.delete(f"{prefix}/{name}")
+    return len(files) + sum(_sweep(f"{prefix}/{folder}") for folder in folders)
+
+
+def account_files_delete(*, user_id: int, names: Iterable[str] = ()) -> int:
+    """Delete a deleted person's files: the ones we know by name, then anything left in their folders."""
+    names = list(names)
+    _storage_delete(names)
+    swept = sum(_sweep(f"{kind}/{user_id}") for kind in USER_STORAGE_KINDS)
+    logger.info("account files deleted", extra={"user_id": user_id, "files": len(names), "swept": swept})
+    return len(names) + swept
+
+
+def _account_files_delete_after_commit(user_id: int, names: list[str]) -> None:
+    try:
+        account_files_delete(user_id=user_id, names=names)
+    except Exception:
+        # The account is gone already; storage hiccups must not lose the clean-up.
+        from accounts.tasks import account_files_delete_task
+
+        logger.exception("account files: deletion failed, retrying in a task", extra={"user_id": user_id})
+        account_files_delete_task.apply_async(kwargs={"user_id": user_id}, countdown=60)
+
+
+def account_delete(*, user: User, password: str = "", confirm_email: str = "") -> None:
+    """Delete the account and everything of the person's, once they proved it is them.
+
+    Accounts with a password confirm with it; accounts made through a social login (no
+    password) type their email address instead.
+    """
+    if user.has_usable_password():
+        if not password or not user.check_password(password):
+            raise WrongPassword("That password isn't right. Nothing was deleted.")
+    elif confirm_email.strip().lower() != user.email.lower():
+        raise WrongPassword("Type your email address exactly as shown to confirm. Nothing was deleted.")
+    user_id = user.pk
+    _stripe_forget(user=user)
+    with transaction.atomic():
+        User.objects.select_for_update().get(pk=user_id)
+        cancelled = job_cancel_open_for_user(user=user, message=DELETED_JOB_MESSAGE)
+        # The ledger outlives the account (user set to NULL): the forfeit makes it sum to zero.
+        forfeit = credits_forfeit(
+            user=user, key=f"account:{user_id}:deleted", reason="Account deleted: remaining credits forfeited"
+        )
+        names = _user_file_names(user)
+        # dj-stripe's local copies (customer, and its subscriptions, invoices, charges) hold the
+        # email and billing details; the customer is already deleted at Stripe.
+        Customer.objects.filter(subscriber=user).delete()
+        # The admin's history names the account by its email; keep the entries, not the address.
+        LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(User), object_id=str(user_id)
+        ).update(object_repr=f"Deleted account {user_id}")
+        user.delete()
+        transaction.on_commit(lambda: _account_files_delete_after_commit(user_id, names))
+    logger.info(
+        "account deleted",
+        extra={
+            "user_id": user_id,
+            "jobs_cancelled": cancelled,
+            "credits_forfeited": -forfeit.amount if forfeit else 0,
+            "files": len(names),
+        },
+    )

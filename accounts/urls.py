@@ -22,4 +22,7 @@ urlpatterns = [
     path("", views.account, name="account"),
     path("tokens/", views.api_token_create_view, name="api_token_create"),
     path("tokens/<int:token_id>/revoke/", views.api_token_revoke_view, name="api_token_revoke"),
+    path("data-export/", views.data_export, name="data_export"),
+    path("data-export/<int:export_id>/download/", views.data_export_download, name="data_export_download"),
+    path("delete/", views.account_delete_view, name="delete"),
 ]

@@ -489,3 +489,17 @@ CELERY_BEAT_SCHEDULE["credits-grant-annual-months"] = {
     "task": "credits.grant_annual_months",
     "schedule": 60 * 60 * 24,
 }
+
+# --- Accounts: GDPR data export and account deletion --------------------------------------
+
+# A "download my data" zip can be downloaded for this many days; then the file is deleted.
+DATA_EXPORT_DAYS = env.int("DATA_EXPORT_DAYS", default=7)
+# At most one new export an hour per person: building one reads every photo and result.
+DATA_EXPORT_INTERVAL_S = env.int("DATA_EXPORT_INTERVAL_S", default=60 * 60)
+# An export still "being prepared" after this long has lost its task: it is marked failed.
+DATA_EXPORT_STALE_S = 6 * 60 * 60
+# Expired exports' files and rows go hourly (the download view refuses them at once anyway).
+CELERY_BEAT_SCHEDULE["accounts-data-export-cleanup"] = {
+    "task": "accounts.data_export_cleanup",
+    "schedule": 60 * 60,
+}
