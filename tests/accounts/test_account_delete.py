@@ -4,6 +4,7 @@ the paid plan at Stripe, and S3."""
 from __future__ import annotations
 
 import io
+import json
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -18,6 +19,7 @@ from django.core.management import call_command
 from django.db.models import Sum
 from django.test import Client
 from djstripe.models import Customer
+from social_django.models import UserSocialAuth
 
 from accounts import services
 from accounts.models import ApiToken, DataExport, User
@@ -181,7 +183,13 @@ def test_a_failure_midway_rolls_everything_back_and_keeps_the_files(
 
 @pytest.mark.django_db
 def test_deleting_removes_every_file_and_all_personal_data_and_keeps_an_anonymous_ledger(
-    user, signed_in_client, other_user, monkeypatch, _isolated_media, django_capture_on_commit_callbacks
+    user,
+    signed_in_client,
+    other_user,
+    monkeypatch,
+    _isolated_media,
+    django_capture_on_commit_callbacks,
+    caplog,
 ):
     # given a person with photos, a result, a queued job, a share link, a token, a hand-off,
     # a data export, an admin history entry; and someone else with a photo and a job
@@ -198,6 +206,9 @@ def test_deleting_removes_every_file_and_all_personal_data_and_keeps_an_anonymou
         object_repr=user.email,
         action_flag=CHANGE,
     )
+    UserSocialAuth.objects.create(
+        user=user, provider="auth0", uid="auth0|gdpr-1", extra_data={"email": user.email, "name": user.name}
+    )
     theirs = make_library(other_user, monkeypatch)
     their_before = _snapshot(other_user)
     user_id, email = user.pk, user.email
@@ -209,10 +220,16 @@ def test_deleting_removes_every_file_and_all_personal_data_and_keeps_an_anonymou
     assert tables_containing(email)  # the scan below can find the address
 
     # when they delete their account with their password
-    with django_capture_on_commit_callbacks(execute=True):
+    with (
+        caplog.at_level("INFO", logger="accounts.services"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         response = signed_in_client.post("/accounts/delete/", {"password": DEFAULT_PASSWORD})
 
-    # then they are signed out and told goodbye
+    # then they are signed out and told goodbye, and the log says so without the address
+    deleted = next(r for r in caplog.records if r.getMessage() == "account deleted")
+    assert (deleted.user_id, deleted.jobs_cancelled, deleted.credits_forfeited) == (user_id, 1, 11)
+    assert not [r for r in caplog.records if email in json.dumps(r.__dict__, default=str)]
     assert response.status_code == 302 and response["Location"] == "/"
     assert "have been deleted" in signed_in_client.get("/").content.decode()
     assert signed_in_client.get("/accounts/").status_code == 302  # to sign in
@@ -230,6 +247,7 @@ def test_deleting_removes_every_file_and_all_personal_data_and_keeps_an_anonymou
         (DataExport, "user_id"),
         (HandoffSession, "user_id"),
         (CreditBalance, "user_id"),
+        (UserSocialAuth, "user_id"),
     ):
         assert not model.objects.filter(**{field: user_id}).exists(), model
     assert not ShareLink.objects.filter(pk=lib.share.pk).exists()
