@@ -277,6 +277,24 @@ def test_deleting_removes_every_file_and_all_personal_data_and_keeps_an_anonymou
 
 
 @pytest.mark.django_db
+def test_a_queued_job_is_cancelled_and_refunded_before_the_rest_is_forfeited(
+    user, monkeypatch, django_capture_on_commit_callbacks
+):
+    lib = make_library(user, monkeypatch, credits=4)  # 3 + 4 - 2 - 2 = 3 left
+    user_id = user.pk
+
+    with django_capture_on_commit_callbacks(execute=True):
+        account_delete(user=user, password=DEFAULT_PASSWORD)
+
+    rows = list(CreditTransaction.objects.filter(user__isnull=True).order_by("id"))
+    tail = [(r.kind, r.amount, r.balance_after, r.job_id) for r in rows[-2:]]
+    assert tail == [("refund", 2, 5, lib.queued.pk), ("forfeit", -5, 0, None)]
+    assert rows[-1].idempotency_key == f"account:{user_id}:deleted"
+    assert sum(r.amount for r in rows) == 0
+    _audit_clean()
+
+
+@pytest.mark.django_db
 def test_a_social_login_account_confirms_with_its_email(monkeypatch, django_capture_on_commit_callbacks):
     person = UserFactory(password=None)
     assert not person.has_usable_password()
