@@ -10,6 +10,10 @@ from processing.views import cost_review, share_public
 from rekindle import health, pwa, views
 from rekindle.api import api
 
+admin.site.site_header = "Rekindle administration"
+admin.site.site_title = "Rekindle admin"
+admin.site.index_title = "Operations, moderation and data"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
