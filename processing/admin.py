@@ -11,17 +11,17 @@ from collections.abc import Callable
 
 from django.contrib import admin
 from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.views.decorators.http import require_POST
 
 from credits.admin import ReadOnlyAdmin
 from photos.storage import media_url
 from processing.models import Job, ModerationAction, Report, ReportStatus, ShareLink, SpendLimit
-from processing.moderation import report_dismiss, report_remove_content, user_suspend
+from processing.moderation import moderation_preview, report_dismiss, report_remove_content, user_suspend
 from processing.services import job_refund, job_rerun, job_resume_waiting, pause_reason
 from rekindle.admin_tools import run_each
 from rekindle.exceptions import DomainError
@@ -318,24 +318,35 @@ class ReportAdmin(ReadOnlyAdmin):
     # --- buttons on the report page ---------------------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
-        def button(name: str, act: Callable[[HttpRequest, Report], str]) -> URLPattern:
+        def button(name: str, act: Callable[[HttpRequest, Report], str], confirm: bool) -> URLPattern:
             def view(request: HttpRequest, report_id: int) -> HttpResponse:
                 if not self.has_moderate_permission(request):
                     return HttpResponseRedirect(reverse("admin:index"))
                 report = get_object_or_404(Report.objects.select_related("owner"), pk=report_id)
+                if request.method == "GET" and confirm:
+                    # What cannot be undone is shown, with its consequences, before it is done.
+                    context = {
+                        **self.admin_site.each_context(request),
+                        "opts": self.model._meta,
+                        "report": report,
+                        "step": name,
+                        "title": "Remove the content?" if name == "remove" else "Suspend the owner?",
+                        "preview": moderation_preview(report=report),
+                    }
+                    return TemplateResponse(request, "admin/processing/report/confirm.html", context)
+                if request.method != "POST":
+                    return HttpResponseNotAllowed(["POST"])
                 run_each(self, request, [report], lambda r: act(request, r))
                 return HttpResponseRedirect(reverse("admin:processing_report_change", args=[report_id]))
 
             return path(
-                f"<int:report_id>/{name}/",
-                self.admin_site.admin_view(require_POST(view)),
-                name=f"processing_report_{name}",
+                f"<int:report_id>/{name}/", self.admin_site.admin_view(view), name=f"processing_report_{name}"
             )
 
         return [
-            button("dismiss", self._dismiss),
-            button("remove", self._remove),
-            button("suspend", self._suspend),
+            button("dismiss", self._dismiss, confirm=False),
+            button("remove", self._remove, confirm=True),
+            button("suspend", self._suspend, confirm=True),
             *super().get_urls(),
         ]
 

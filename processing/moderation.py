@@ -14,7 +14,6 @@ import logging
 from django.core.files.storage import default_storage
 from django.core.mail import mail_admins
 from django.db import transaction
-from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,6 +21,8 @@ from accounts.models import User
 from photos.models import Photo
 from photos.services import photo_files
 from processing.models import (
+    FINAL_STATUSES,
+    Job,
     ModerationAction,
     ModerationActionKind,
     Report,
@@ -224,8 +225,16 @@ def user_unsuspend(*, user: User, actor: User, reason: str = "") -> User:
     return person
 
 
-def report_list_for_owner(*, owner_id: int | None, exclude_id: int | None = None) -> QuerySet[Report]:
-    """The other reports against the same owner, newest first (for the moderation page)."""
-    if owner_id is None:
-        return Report.objects.none()
-    return Report.objects.filter(owner_id=owner_id).exclude(pk=exclude_id).order_by("-created_at")
+def moderation_preview(*, report: Report) -> dict[str, int | None]:
+    """What removing the content, or suspending the owner, would touch (for the confirmation)."""
+    photo = _reported_photo(report)
+    live = ShareLink.objects.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+    owner_jobs = Job.objects.filter(owner_id=report.owner_id).exclude(status__in=FINAL_STATUSES)
+    return {
+        "photo_id": photo.pk if photo else None,
+        "photo_files": len(photo_files(photo)) if photo else 0,
+        "photo_jobs": photo.jobs.count() if photo else 0,
+        "photo_live_links": live.filter(job__photo=photo).count() if photo else 0,
+        "owner_open_jobs": owner_jobs.count() if report.owner_id else 0,
+        "owner_live_links": live.filter(job__owner_id=report.owner_id).count() if report.owner_id else 0,
+    }

@@ -51,7 +51,9 @@ def test_staff_removes_reported_content_from_the_moderation_queue(
     staff_page.locator("#result_list tbody tr").first.locator("th a").first.click()
     expect(staff_page.get_by_text("Please look at this one")).to_be_visible()
     screenshot(staff_page, "staff-report")
-    staff_page.get_by_role("button", name="Remove the content").click()
+    staff_page.get_by_role("link", name="Remove the content…").click()
+    expect(staff_page.get_by_text("This cannot be undone.")).to_be_visible()
+    staff_page.get_by_role("button", name="Yes, remove the content").click()
     expect(staff_page.locator(".messagelist")).to_contain_text("content removed")
 
     report = Report.objects.get()

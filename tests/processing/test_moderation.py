@@ -126,6 +126,10 @@ def test_removing_content_stops_the_share_link_at_once_and_deletes_every_file(
     report = report_share(token=shared.token, reason="illegal")
     photo_id, job_id = shared.job.photo_id, shared.job_id
 
+    confirm = staff_client.get(f"/admin/processing/report/{report.pk}/remove/").content.decode()
+    assert f"This deletes photo {photo_id} with its 1 job(s) and 4 stored file(s)." in confirm
+    assert "1 live share link(s) stop working at once" in confirm
+    assert Photo.objects.filter(pk=photo_id).exists()  # asking changes nothing
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(f"/admin/processing/report/{report.pk}/remove/")
     assert response.status_code == 302
@@ -234,6 +238,9 @@ def test_a_suspended_person_cannot_sign_in_use_a_session_or_token_or_start_jobs(
 
 def test_suspending_from_a_report_revokes_the_owners_share_links(staff_client, staff, client, shared):
     report = report_share(token=shared.token, reason="illegal")
+    confirm = staff_client.get(f"/admin/processing/report/{report.pk}/suspend/").content.decode()
+    assert "1 live share link(s) are revoked and their 0 open job(s)" in confirm
+    assert shared.job.owner.is_active
     staff_client.post(f"/admin/processing/report/{report.pk}/suspend/")
     report.refresh_from_db()
     assert (report.status, report.handled_by) == (ReportStatus.SUSPENDED, staff)
