@@ -9,22 +9,13 @@ from playwright.sync_api import Browser, expect
 from accounts import services
 from accounts.models import DataExport, User
 from accounts.services import data_export_build
-from tests.browser.conftest import (  # noqa: F401 -- fixtures
-    DESKTOP,
-    PHONE,
-    axe_violations,
-    base_url,
-    browser,
-    new_context,
-    screenshot,
-    sign_up,
-)
+from tests.browser.conftest import DESKTOP, PHONE, axe_violations, new_context, screenshot, sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize(("size", "viewport"), [("360", PHONE), ("1280", DESKTOP)])
-def test_export_then_delete_in_the_browser(browser: Browser, base_url, size, viewport, monkeypatch):  # noqa: F811
+def test_export_then_delete_in_the_browser(browser: Browser, base_url, size, viewport, monkeypatch):
     # The build runs here, not on a worker, so the test decides when it is ready.
     monkeypatch.setattr(services, "_data_export_enqueue", lambda *, export: None)
     context = new_context(browser, viewport=viewport, bypass_csp=True)
