@@ -10,8 +10,11 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from accounts.models import ApiToken, DataExport, User
+from accounts.selectors import account_deletion_summary
+from accounts.services import account_erase
 from credits.admin import ReadOnlyAdmin
 from credits.models import PAID_STATUSES, CreditBalance, Membership
 from processing.moderation import user_suspend, user_unsuspend
@@ -52,7 +55,7 @@ class UserAdmin(BaseUserAdmin):
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     readonly_fields = ["last_login", "date_joined", "is_active", "suspended_at"]
-    actions = ["suspend", "unsuspend"]
+    actions = ["suspend", "unsuspend", "erase"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         balance = CreditBalance.objects.filter(user=OuterRef("pk")).values("balance")[:1]
@@ -110,6 +113,33 @@ class UserAdmin(BaseUserAdmin):
             return f"{person}: may sign in again."
 
         run_each(self, request, queryset, act)
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    @admin.action(
+        description="Erase the account and all its data (an erasure request)", permissions=["erase"]
+    )
+    def erase(self, request: HttpRequest, queryset: QuerySet[User]) -> TemplateResponse | None:
+        """For erasure requests that reach support: the same deletion as "Delete my account"."""
+        if "confirm" not in request.POST:
+            people = [(person, account_deletion_summary(user=person)) for person in queryset]
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Erase these accounts?",
+                "opts": self.model._meta,
+                "people": people,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/accounts/user/erase_confirm.html", context)
+
+        def act(person: User) -> str:
+            user_id = person.pk
+            account_erase(user=person, actor=request.user)
+            return f"Account {user_id}: erased (files, personal data; the ledger kept anonymised)."
+
+        run_each(self, request, list(queryset), act)
+        return None
 
 
 @admin.register(ApiToken)

@@ -427,6 +427,17 @@ def account_delete(*, user: User, password: str = "", confirm_email: str = "") -
             raise WrongPassword("That password isn't right. Nothing was deleted.")
     elif confirm_email.strip().lower() != user.email.lower():
         raise WrongPassword("Type your email address exactly as shown to confirm. Nothing was deleted.")
+    account_erase(user=user)
+
+
+def account_erase(*, user: User, actor: User | None = None) -> None:
+    """Erase an account: Stripe first, then the database in one transaction, then the files.
+
+    Called by ``account_delete`` once the person proved who they are, and by staff from the
+    admin for an erasure request that reached support (``actor`` is logged).
+    """
+    if actor is not None and actor.pk == user.pk:
+        raise DomainError("Use “Delete my account” on your own account page instead.")
     user_id = user.pk
     _stripe_forget(user=user)
     with transaction.atomic():
@@ -450,6 +461,7 @@ def account_delete(*, user: User, password: str = "", confirm_email: str = "") -
         "account deleted",
         extra={
             "user_id": user_id,
+            "by": actor.pk if actor else user_id,
             "jobs_cancelled": cancelled,
             "credits_forfeited": -forfeit.amount if forfeit else 0,
             "files": len(names),
