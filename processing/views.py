@@ -278,7 +278,7 @@ def _spend_change(
         extra={
             "tier_group": group,
             "action": action,
-            "changed_by": request.user.email,
+            "changed_by": request.user.pk,  # ids in logs, never addresses
             "change": change,
             "daily_limit": f"{limit.daily_limit:.2f}",
             "paused_manually": limit.paused_manually,

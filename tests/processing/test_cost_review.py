@@ -307,7 +307,7 @@ def test_a_new_limit_is_saved_and_who_changed_it_is_logged(staff_client, caplog)
     assert response.status_code == 302
     assert spend_limit_for_free.get().daily_limit == Decimal("75.50")
     record = next(r for r in caplog.records if r.getMessage() == "spend limit changed")
-    assert record.changed_by == staff_client.staff.email and record.tier_group == "free"
+    assert record.changed_by == staff_client.staff.pk and record.tier_group == "free"
     assert record.change == "daily limit $50.00 → $75.50"
     entry = LogEntry.objects.get()
     assert entry.user == staff_client.staff and "free daily limit $50.00 → $75.50" in entry.change_message
