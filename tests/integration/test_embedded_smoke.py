@@ -113,3 +113,14 @@ def test_embedded_default_restores_a_photo_end_to_end(embedded):
     assert job["status"] == "succeeded", job
     result = browser.get(f"{base}{job['result_url']}", timeout=10)
     assert result.status_code == 200 and result.content[:3] == b"\xff\xd8\xff"
+
+
+def test_embedded_queue_status_reads_the_filesystem_queue(embedded):
+    _, env, _ = embedded
+    done = subprocess.run(
+        [sys.executable, "manage.py", "queue_status"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^  priority\s+\d+$", done.stdout, re.M)
+    assert re.search(r"^  standard\s+\d+$", done.stdout, re.M)
+    assert "free       spent $0.00 of $50.00 today: running" in done.stdout
