@@ -284,3 +284,17 @@ def test_a_second_person_reporting_does_not_hide_the_first_report(client, other_
     report_share(token=shared.token, reason="offensive", reporter=third)
     report_share(token=shared.token, reason="not_mine", reporter=other_user)
     assert Report.objects.filter(status=ReportStatus.OPEN).count() == 3
+
+
+def test_removing_content_the_owner_already_deleted_just_closes_the_report(staff, user, shared):
+    from photos.services import photo_delete
+
+    report = report_share(token=shared.token, reason="offensive")
+    photo_delete(user=user, photo_id=shared.job.photo_id)
+    report.refresh_from_db()
+    assert (report.photo, report.job, report.share_link) == (None, None, None)
+    report_remove_content(report_id=report.pk, actor=staff)
+    report.refresh_from_db()
+    assert report.status == ReportStatus.REMOVED
+    assert ModerationAction.objects.get().detail == "Content already gone."
+    assert report.owner == user  # still known, for the owner's other reports and suspension
