@@ -170,15 +170,17 @@ class OwnerFilter(admin.SimpleListFilter):
 class ReportAdmin(ReadOnlyAdmin):
     """The moderation queue: open reports first, newest first within each status."""
 
-    list_display = ["id", "preview", "status", "reason", "short_note", "owner_link", "other_reports",
-                    "reporter", "created_at", "handled_by", "handled_at"]  # fmt: skip
+    list_display = [
+        "id", "preview", "status", "source", "reason", "short_note", "owner_link", "other_reports",
+        "reporter", "created_at", "handled_by", "handled_at",
+    ]  # fmt: skip
     list_display_links = ["id", "preview"]
-    list_filter = ["status", "reason", "created_at", OwnerFilter]
+    list_filter = ["status", "source", "reason", "created_at", OwnerFilter]
     search_fields = ["=id", "owner__email", "reporter__email", "note"]
     list_select_related = ["owner", "reporter", "handled_by", "photo", "job"]
     fields = [
-        "large_preview", "status", "reason", "note", "owner_link", "reporter", "share_link", "job", "photo",
-        "created_at", "handled_by", "handled_at", "owner_other_reports", "history",
+        "large_preview", "status", "source", "reason", "note", "owner_link", "reporter", "share_link", "job",
+        "photo", "created_at", "handled_by", "handled_at", "owner_other_reports", "history",
     ]  # fmt: skip
     readonly_fields = fields
     actions = ["dismiss", "remove_content", "suspend_owner"]

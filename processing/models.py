@@ -145,6 +145,19 @@ class ReportReason(models.TextChoices):
     OFFENSIVE = "offensive", "Offensive or harmful content"
     ILLEGAL = "illegal", "Illegal content"
     OTHER = "other", "Something else"
+    # Automatic flags only (never offered on a form): the same file as content moderation removed.
+    REMOVED_BEFORE = "removed_before", "Same file as content removed before"
+
+
+# What a person may choose on the report forms.
+PERSON_REASONS = [
+    (value, label) for value, label in ReportReason.choices if value != ReportReason.REMOVED_BEFORE
+]
+
+
+class ReportSource(models.TextChoices):
+    PERSON = "person", "A person"
+    AUTOMATIC = "automatic", "Automatic flag"
 
 
 class ReportStatus(models.TextChoices):
@@ -177,6 +190,9 @@ class Report(models.Model):
     )
     reason = models.CharField(max_length=16, choices=ReportReason.choices)
     note = models.CharField(max_length=500, blank=True)
+    source = models.CharField(max_length=16, choices=ReportSource.choices, default=ReportSource.PERSON)
+    # The reported photo's upload hash, kept after removal so the same file is flagged again.
+    content_hash = models.CharField(max_length=64, blank=True, db_index=True)
     # Empty when reported from the public share page by someone not signed in.
     reporter = models.ForeignKey(
         settings.AUTH_USER_MODEL,

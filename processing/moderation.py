@@ -22,11 +22,13 @@ from photos.models import Photo
 from photos.services import photo_files
 from processing.models import (
     FINAL_STATUSES,
+    PERSON_REASONS,
     Job,
     ModerationAction,
     ModerationActionKind,
     Report,
     ReportReason,
+    ReportSource,
     ReportStatus,
     ShareLink,
 )
@@ -36,6 +38,7 @@ from rekindle.exceptions import DomainError, NotFound
 
 logger = logging.getLogger(__name__)
 
+PERSON_REASON_VALUES = frozenset(value for value, _ in PERSON_REASONS)
 SUSPENDED_JOB_MESSAGE = "Cancelled because the account was suspended; the credits were refunded."
 
 
@@ -49,7 +52,7 @@ class AlreadyHandled(DomainError):
 
 
 def _clean_report(reason: str, note: str) -> tuple[str, str]:
-    if reason not in ReportReason.values:
+    if reason not in PERSON_REASON_VALUES:
         raise InvalidReport("Choose why you are reporting it.")
     return reason, " ".join((note or "").split())[:500]
 
@@ -86,6 +89,7 @@ def report_share(*, token: str, reason: str, note: str = "", reporter: User | No
         reason=reason,
         note=note,
         reporter=reporter,
+        content_hash=job.photo.content_hash,
     )
     transaction.on_commit(lambda: _notify_admins(report))
     logger.warning(
@@ -104,12 +108,47 @@ def report_photo(*, user: User, photo_id: int, reason: str, note: str = "") -> R
     existing = _open_report_for(user, photo=photo)
     if existing is not None:
         return existing
-    report = Report.objects.create(photo=photo, owner=user, reason=reason, note=note, reporter=user)
+    report = Report.objects.create(
+        photo=photo, owner=user, reason=reason, note=note, reporter=user, content_hash=photo.content_hash
+    )
     transaction.on_commit(lambda: _notify_admins(report))
     logger.warning(
         "report created",
         extra={"report_id": report.pk, "photo_id": photo.pk, "reason": reason, "source": "library"},
     )
+    return report
+
+
+def report_flag_removed_before(*, link: ShareLink) -> Report | None:
+    """Flag a new share of the very file moderation removed before (same upload hash).
+
+    The share still works: the flag puts it in the queue for a person to decide. One open flag
+    per photo, however many times it is shared.
+    """
+    photo = link.job.photo
+    if not photo.content_hash:
+        return None
+    removed = Report.objects.filter(status=ReportStatus.REMOVED, content_hash=photo.content_hash)
+    if not removed.exists():
+        return None
+    report, created = Report.objects.get_or_create(
+        photo=photo,
+        source=ReportSource.AUTOMATIC,
+        status=ReportStatus.OPEN,
+        defaults={
+            "share_link": link,
+            "job": link.job,
+            "owner": photo.owner,
+            "reason": ReportReason.REMOVED_BEFORE,
+            "note": f"Same file as content removed after report {removed.order_by('handled_at').first().pk}.",
+            "content_hash": photo.content_hash,
+        },
+    )
+    if created:
+        transaction.on_commit(lambda: _notify_admins(report))
+        logger.warning(
+            "report created", extra={"report_id": report.pk, "photo_id": photo.pk, "source": "automatic"}
+        )
     return report
 
 

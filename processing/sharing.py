@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -30,9 +31,13 @@ def share_create(*, user: User, job_id: int, days: int | None = None) -> ShareLi
     days = days or settings.SHARE_LINK_DAYS
     if not 1 <= days <= 30:
         raise DomainError("A share link can last from 1 to 30 days.")
-    link = ShareLink.objects.create(
-        job=job, token=secrets.token_urlsafe(32), expires_at=timezone.now() + timedelta(days=days)
-    )
+    from processing.moderation import report_flag_removed_before  # moderation reads share links
+
+    with transaction.atomic():
+        link = ShareLink.objects.create(
+            job=job, token=secrets.token_urlsafe(32), expires_at=timezone.now() + timedelta(days=days)
+        )
+        report_flag_removed_before(link=link)
     logger.info("share link created", extra={"job_id_field": job.pk, "user_id": user.pk, "days": days})
     return link
 

@@ -26,7 +26,7 @@ from credits.selectors import credit_balance
 from photos.selectors import photo_get_for_user
 from photos.storage import media_url
 from processing.api import ENGINE_LABELS
-from processing.models import OFFERED_KINDS, ReportReason
+from processing.models import OFFERED_KINDS, PERSON_REASONS
 from processing.moderation import report_photo, report_share
 from processing.selectors import (
     COST_WINDOW_DAYS,
@@ -218,7 +218,7 @@ def share_public(request: HttpRequest, token: str) -> HttpResponse:
     context = {
         "job": job,
         "link": link,
-        "reasons": ReportReason.choices,
+        "reasons": PERSON_REASONS,
         "reported": reported,
         "report_error": report_error,
         "before_url": media_url(job.photo.image.name),

@@ -298,3 +298,65 @@ def test_removing_content_the_owner_already_deleted_just_closes_the_report(staff
     assert report.status == ReportStatus.REMOVED
     assert ModerationAction.objects.get().detail == "Content already gone."
     assert report.owner == user  # still known, for the owner's other reports and suspension
+
+
+def test_sharing_the_same_file_again_after_removal_is_flagged_automatically(
+    staff, user, shared, _no_enqueue, mailoutbox, settings, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from credits.services import credits_grant
+    from photos.services import photo_preprocess, photo_upload
+    from processing.models import ReportSource
+    from processing.services import job_run
+
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    original = shared.job.photo
+    data = original.content_hash
+    report = report_share(token=shared.token, reason="illegal")
+    report_remove_content(report_id=report.pk, actor=staff)
+    assert Report.objects.get(pk=report.pk).content_hash == data  # kept after the photo is gone
+
+    # The same file, uploaded again, restored and shared again:
+    from tests.photos import images
+
+    same = images.jpeg(images.photo((800, 600)))
+    photo = photo_upload(
+        user=user, file=SimpleUploadedFile("p.jpg", same, "image/jpeg"), size=len(same), name="p.jpg"
+    )
+    assert photo.content_hash == data
+    photo_preprocess(photo_id=photo.pk)
+    credits_grant(user=user, amount=5, key="test:more", reason="test")
+    job = job_create(user=user, photo_id=photo.pk, kind="restore")
+    job_run(job_id=job.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        link = share_create(user=user, job_id=job.pk)
+        share_create(user=user, job_id=job.pk)  # a second link adds no second flag
+
+    flag = Report.objects.get(source=ReportSource.AUTOMATIC)
+    assert (flag.status, flag.reason, flag.photo, flag.owner) == ("open", "removed_before", photo, user)
+    assert flag.share_link == link and flag.reporter is None
+    assert f"report {report.pk}" in flag.note
+    assert "Same file as content removed before" in mailoutbox[-1].body
+    # A different file shares without a flag.
+    someone = UserFactory()
+    other_bytes = images.jpeg(images.gray_photo((800, 600)))
+    different = photo_upload(
+        user=someone,
+        file=SimpleUploadedFile("g.jpg", other_bytes, "image/jpeg"),
+        size=len(other_bytes),
+        name="g",
+    )
+    different = photo_preprocess(photo_id=different.pk)
+    assert different.content_hash != data
+    other_job = job_create(user=someone, photo_id=different.pk, kind="restore")
+    job_run(job_id=other_job.pk)
+    share_create(user=someone, job_id=other_job.pk)
+    assert Report.objects.filter(source=ReportSource.AUTOMATIC).count() == 1
+
+
+def test_people_cannot_choose_the_automatic_reason(client, shared):
+    response = client.post(f"/s/{shared.token}/", {"reason": "removed_before"})
+    assert response.status_code == 400
+    assert "Same file as content removed before" not in response.content.decode()
+    assert not Report.objects.exists()
