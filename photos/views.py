@@ -17,7 +17,7 @@ from photos.selectors import photo_get_for_user, photo_list_for_user
 from photos.services import photo_delete, photo_recrop, photo_upload
 from photos.storage import media_url
 from photos.throttling import RATE_LIMITED_MESSAGE, UploadThrottle
-from processing.models import ReportReason
+from processing.models import PERSON_REASONS
 from rekindle.exceptions import DomainError, NotFound
 
 LIBRARY_PAGE_SIZE = 24
@@ -73,7 +73,7 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
         "photo": photo,
         "image_url": media_url(photo.image.name) if photo.image else None,
         "jobs": photo.jobs.all() if hasattr(photo, "jobs") else [],
-        "report_reasons": ReportReason.choices,
+        "report_reasons": PERSON_REASONS,
     }
     if request.htmx:
         response = render(request, "photos/photo_detail.html#photo-status", context)
