@@ -148,8 +148,11 @@ class ShareLinkAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Revoke (the link stops working at once)", permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ShareLink]) -> None:
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, f"Revoked {count} share link(s).")
+        live = list(queryset.filter(revoked_at__isnull=True))
+        ShareLink.objects.filter(pk__in=[link.pk for link in live]).update(revoked_at=timezone.now())
+        for link in live:  # the admin's history keeps who revoked which link, and when
+            self.log_change(request, link, "Revoked from the admin")
+        self.message_user(request, f"Revoked {len(live)} share link(s).")
 
 
 class OwnerFilter(admin.SimpleListFilter):

@@ -210,3 +210,18 @@ def test_deleting_a_photo_in_the_admin_removes_its_files_too(
     assert response.status_code == 302
     assert not Job.objects.exists()
     assert [p for p in media.rglob("*") if p.is_file()] == []
+
+
+def test_revoking_a_share_link_in_the_admin_stops_it_and_records_who(
+    staff_client, client, user, finished_job
+):
+    from django.contrib.admin.models import LogEntry
+
+    link = share_create(user=user, job_id=finished_job.pk)
+    response = staff_client.post(
+        "/admin/processing/sharelink/", {"action": "revoke", "_selected_action": [link.pk]}, follow=True
+    )
+    assert "Revoked 1 share link(s)." in response.content.decode()
+    assert client.get(f"/s/{link.token}/").status_code == 410
+    entry = LogEntry.objects.get(object_id=str(link.pk))
+    assert entry.user == response.context["user"] and entry.change_message == "Revoked from the admin"
