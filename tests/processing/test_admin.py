@@ -225,3 +225,8 @@ def test_revoking_a_share_link_in_the_admin_stops_it_and_records_who(
     assert client.get(f"/s/{link.token}/").status_code == 410
     entry = LogEntry.objects.get(object_id=str(link.pk))
     assert entry.user == response.context["user"] and entry.change_message == "Revoked from the admin"
+
+
+def test_the_site_nav_links_to_the_admin_for_staff_only(staff_client, signed_in_client):
+    assert 'href="/admin/"' in staff_client.get("/photos/").content.decode()
+    assert 'href="/admin/"' not in signed_in_client.get("/photos/").content.decode()
