@@ -6,6 +6,12 @@ success page only says thanks: credits arrive from verified webhooks, never from
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
@@ -31,8 +37,34 @@ from credits.selectors import credit_balance, credit_ledger_for_user, next_grant
 from rekindle.charts import bar_chart, usd
 from rekindle.exceptions import DomainError
 
+logger = logging.getLogger(__name__)
+
+View = Callable[..., HttpResponse]
+
+
+def allow_stripe_redirects(*origin_settings: str) -> Callable[[View], View]:
+    """Let this page's forms lead to Stripe's hosted pages under our Content Security Policy.
+
+    CSP's ``form-action`` also covers where a form submission is redirected: without the
+    Stripe origin, Chromium blocks the 303 from our checkout/portal view and paying fails.
+    Only the pages with those forms get the extra origin, read from settings per request.
+    """
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            response = view(request, *args, **kwargs)
+            origins = [getattr(settings, name) for name in origin_settings]
+            response._csp_update = {"form-action": origins}  # type: ignore[attr-defined]
+            return response
+
+        return wrapper
+
+    return decorate
+
 
 @login_required
+@allow_stripe_redirects("STRIPE_CHECKOUT_ORIGIN")
 def credits_page(request: HttpRequest) -> HttpResponse:
     page = Paginator(credit_ledger_for_user(user=request.user), 25).get_page(request.GET.get("page"))
     return render(
@@ -51,8 +83,20 @@ def credits_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _to_stripe(url: str) -> HttpResponse:
-    # 303: the browser follows a POST's redirect with a GET, to Stripe's hosted page.
+def _to_stripe(request: HttpRequest, url: str, *, origin_setting: str) -> HttpResponse:
+    """303 to Stripe's hosted page (the browser follows a POST's redirect with a GET).
+
+    A URL on another origin than the one our policy allows would be blocked by the browser
+    with no word to the person, so it is refused here with a message and logged instead.
+    """
+    expected = getattr(settings, origin_setting).rstrip("/")
+    parts = urlsplit(url)
+    if f"{parts.scheme}://{parts.netloc}" != expected:
+        logger.error(
+            "stripe url on an unexpected origin", extra={"origin": parts.netloc, "setting": origin_setting}
+        )
+        messages.error(request, "Payments are unavailable right now. Nothing was charged; please try again later.")
+        return redirect("credits:page")
     response = HttpResponseRedirect(url)
     response.status_code = 303
     return response
@@ -75,7 +119,7 @@ def topup_checkout(request: HttpRequest, pack: str) -> HttpResponse:
         )
     except DomainError as error:
         return _back_with_error(request, error)
-    return _to_stripe(url)
+    return _to_stripe(request, url, origin_setting="STRIPE_CHECKOUT_ORIGIN")
 
 
 @login_required
@@ -91,10 +135,11 @@ def plan_checkout(request: HttpRequest, plan: str, interval: str) -> HttpRespons
         )
     except DomainError as error:
         return _back_with_error(request, error)
-    return _to_stripe(url)
+    return _to_stripe(request, url, origin_setting="STRIPE_CHECKOUT_ORIGIN")
 
 
 @login_required
+@allow_stripe_redirects("STRIPE_BILLING_PORTAL_ORIGIN")
 @require_http_methods(["GET", "POST"])
 def manage(request: HttpRequest) -> HttpResponse:
     """GET: what cancelling costs (credits lost, and when). POST: on to the Billing Portal."""
@@ -105,7 +150,7 @@ def manage(request: HttpRequest) -> HttpResponse:
             )
         except DomainError as error:
             return _back_with_error(request, error)
-        return _to_stripe(url)
+        return _to_stripe(request, url, origin_setting="STRIPE_BILLING_PORTAL_ORIGIN")
     membership = membership_for_user(user=request.user)
     return render(
         request,

@@ -335,6 +335,15 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Stripe's hosted pages our forms redirect to (303 after POST): Checkout for plans and
+# credit packs, the Billing Portal for "Manage plan". A URL Stripe returns on another origin
+# is refused with a message (the browser would block it under form-action anyway); a test
+# points these at a local stand-in.
+STRIPE_CHECKOUT_ORIGIN = env.str("STRIPE_CHECKOUT_ORIGIN", default="https://checkout.stripe.com")
+STRIPE_BILLING_PORTAL_ORIGIN = env.str("STRIPE_BILLING_PORTAL_ORIGIN", default="https://billing.stripe.com")
+# Where "Continue with Auth0" redirects; the origin form-action must allow on sign-in pages.
+AUTH0_ORIGIN = env.str("AUTH0_ORIGIN", default=f"https://{AUTH0_DOMAIN}" if AUTH0_DOMAIN else "")
+
 # Content Security Policy (django-csp 4): our own scripts and styles only; images may be
 # blob:/data: (canvas previews) and come from the S3 endpoint when one is configured.
 _media_origins = [AWS_S3_ENDPOINT_URL] if USE_S3 and AWS_S3_ENDPOINT_URL else []
@@ -348,7 +357,10 @@ CONTENT_SECURITY_POLICY = {
         "worker-src": ["'self'"],
         "manifest-src": ["'self'"],
         "frame-ancestors": ["'none'"],
-        "form-action": ["'self'", *([f"https://{AUTH0_DOMAIN}"] if AUTH0_DOMAIN else [])],
+        # form-action also governs where a form's POST may be redirected: the sign-in pages
+        # post to social-auth, which redirects to Auth0. Stripe's origins are added only on the
+        # pages whose forms lead there (credits.views.allow_stripe_redirects).
+        "form-action": ["'self'", *([AUTH0_ORIGIN] if AUTH0_ORIGIN else [])],
         "base-uri": ["'self'"],
         "object-src": ["'none'"],
     }

@@ -61,6 +61,9 @@ class Request:
 @dataclass
 class StripeServer:
     url: str = ""
+    # Origins of the hosted pages the sessions' ``url`` points at (Checkout, Billing Portal).
+    checkout_origin: str = "https://checkout.stripe.test"
+    portal_origin: str = "https://billing.stripe.test"
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -111,7 +114,7 @@ def _create(server: StripeServer, path: str, params: dict[str, str]) -> tuple[in
             "status": "open",
             "success_url": params.get("success_url"),
             "cancel_url": params.get("cancel_url"),
-            "url": f"https://checkout.stripe.test/c/pay/{session_id}",
+            "url": f"{server.checkout_origin}/c/pay/{session_id}",
         }
     elif path == "/v1/billing_portal/sessions":
         portal_id = server.next_id("bps")
@@ -122,7 +125,7 @@ def _create(server: StripeServer, path: str, params: dict[str, str]) -> tuple[in
             "livemode": False,
             "customer": params.get("customer"),
             "return_url": params.get("return_url"),
-            "url": f"https://billing.stripe.test/p/session/{portal_id}",
+            "url": f"{server.portal_origin}/p/session/{portal_id}",
         }
     else:
         return 404, _error(f"Unrecognized request URL (POST: {path})")
@@ -208,6 +211,8 @@ def stripe_api(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Strip
     settings.STRIPE_SECRET_KEY = "sk_test_RekindleLocalStripeServer0001"
     settings.STRIPE_ENABLED = True
     settings.STRIPE_PRICE_IDS = PRICE_IDS
+    settings.STRIPE_CHECKOUT_ORIGIN = state.checkout_origin
+    settings.STRIPE_BILLING_PORTAL_ORIGIN = state.portal_origin
     yield state
     httpd.shutdown()
     httpd.server_close()

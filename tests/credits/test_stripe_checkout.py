@@ -252,3 +252,32 @@ def test_a_tampered_success_url_grants_nothing(
 def test_checkout_views_need_a_signed_in_person_and_a_post(client: Client, signed_in_client: Client) -> None:
     assert client.post("/credits/buy/10/").status_code == 302
     assert signed_in_client.get("/credits/buy/10/").status_code == 405
+
+
+@pytest.mark.django_db
+def test_the_pages_with_stripe_forms_allow_exactly_stripes_origin_in_form_action(
+    signed_in_client: Client, user: Any, stripe_api: StripeServer
+) -> None:
+    Membership.objects.create(user=user, plan="cherish", status="active", stripe_subscription_id="sub_csp")
+
+    def form_action(path: str) -> list[str]:
+        policy = signed_in_client.get(path)["Content-Security-Policy"]
+        [directive] = [d.strip() for d in policy.split(";") if d.strip().startswith("form-action")]
+        return directive.split()[1:]
+
+    assert form_action("/credits/") == ["'self'", "https://checkout.stripe.test"]
+    assert form_action("/credits/manage/") == ["'self'", "https://billing.stripe.test"]
+    # Every other page keeps form submissions on our own origin.
+    assert form_action("/accounts/") == ["'self'"]
+
+
+@pytest.mark.django_db
+def test_a_stripe_url_on_an_origin_the_policy_does_not_allow_is_refused_with_a_message(
+    signed_in_client: Client, stripe_api: StripeServer, settings: Any
+) -> None:
+    settings.STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"  # Stripe answered another origin
+
+    response = signed_in_client.post("/credits/buy/10/", follow=True)
+
+    assert response.redirect_chain == [("/credits/", 302)]
+    assert "Payments are unavailable right now. Nothing was charged" in response.content.decode()
