@@ -11,6 +11,8 @@ PORT ?= 8000
 # Test services (the suite needs real PostgreSQL and Redis; see README).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/rekindle
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
+# Line coverage of the whole run, printed after the tests (COVERAGE= turns it off).
+COVERAGE ?= --cov --cov-report=term
 
 .PHONY: run test install install-dev system-deps check-services lint format css vendor migrate bench clean
 
@@ -38,7 +40,7 @@ run: migrate
 
 ## The whole suite on PostgreSQL + Redis (unit, integration and browser tests).
 test: install-dev system-deps check-services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest $(COVERAGE) $(PYTEST_ARGS)
 
 system-deps:
 	bash scripts/system-deps.sh
