@@ -5,7 +5,10 @@ from dj-stripe's signature-verified webhook events, which ``credits/webhooks.py`
 calls to the services here. Stripe delivers events more than once and in any order, so:
 
 - every grant has an idempotency key: ``stripe:checkout:<session>`` for top-ups and
-  ``grant:<user>:<subscription>:<period or month start>`` for plan credits;
+  ``plan:<subscription>:<YYYY-MM>`` for plan credits, keyed by the calendar month the credits
+  are for, so switching monthly ↔ yearly (or plan ↔ plan) in the Billing Portal never grants a
+  month twice; an upgrade within a month adds the difference once
+  (``plan:<subscription>:<YYYY-MM>:upgrade:<plan>``);
 - the Membership's plan and status follow the newest event (by Stripe's own ``created``
   time), its period the latest period seen;
 - an ended subscription is remembered (``EndedSubscription``); nothing that arrives for it
@@ -25,6 +28,7 @@ from typing import Any
 import stripe
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q, Sum
 from django.utils import timezone
 from djstripe.models import Customer
 
@@ -50,8 +54,11 @@ LIVE_STATUSES = ("active", "trialing", "past_due")
 ENDED_STATUSES = ("canceled", "incomplete_expired")
 # Still a subscription, but not paid for: benefits pause, credits stay.
 SUSPENDED_STATUSES = ("unpaid", "paused", "incomplete")
-# Invoices that pay for a period of the plan (not proration adjustments or one-off charges).
-GRANTING_BILLING_REASONS = ("subscription_create", "subscription_cycle")
+# Invoices that pay for a period of the plan: the first, each renewal, and a change made in the
+# Billing Portal (an interval switch starts a new period; an upgrade pays for a better plan).
+# The calendar-month key makes a change within an already granted month add at most the
+# difference to the better plan.
+GRANTING_BILLING_REASONS = ("subscription_create", "subscription_cycle", "subscription_update")
 
 
 class PaymentsNotConfigured(DomainError):
@@ -340,6 +347,8 @@ def _invoice_subscription_id(invoice: dict[str, Any]) -> str:
 def _invoice_line(invoice: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
     """The invoice line that pays for the plan, with its price id (old and new API shapes)."""
     for line in (invoice.get("lines") or {}).get("data") or []:
+        if (line.get("amount") or 0) < 0:
+            continue  # "unused time on <old plan>" on a change: the new plan's line pays
         pricing = (line.get("pricing") or {}).get("price_details") or {}
         price_id = _id(line.get("price")) or _id(pricing.get("price"))
         if price_id and plan_for_price(price_id):
@@ -348,7 +357,7 @@ def _invoice_line(invoice: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
 
 
 def subscription_invoice_paid(*, invoice: dict[str, Any], event_at: datetime) -> None:
-    """A paid subscription invoice: the plan's credits for that period, once per (user, period)."""
+    """A paid subscription invoice: the plan's credits for the month its period starts in."""
     sub_id = _invoice_subscription_id(invoice)
     if not sub_id:
         return
@@ -382,7 +391,12 @@ def subscription_invoice_paid(*, invoice: dict[str, Any], event_at: datetime) ->
             return
         if membership is None or membership.stripe_subscription_id != sub_id:
             membership = _adopt(membership, user=user, subscription_id=sub_id, plan=plan, interval=interval)
-        if membership.current_period_start is None or start >= membership.current_period_start:
+        # A change's line runs from the change (prorated), not from the period's start: the
+        # period then comes from the subscription's own snapshot.
+        changed = invoice.get("billing_reason") == "subscription_update"
+        if not changed and (
+            membership.current_period_start is None or start >= membership.current_period_start
+        ):
             membership.current_period_start, membership.current_period_end = start, end
         membership.save()
         _grant_plan_month(
@@ -390,15 +404,50 @@ def subscription_invoice_paid(*, invoice: dict[str, Any], event_at: datetime) ->
         )
 
 
+def _plan_month_key(subscription_id: str, month: date) -> str:
+    return f"plan:{subscription_id}:{month:%Y-%m}"
+
+
+def _plan_month_granted(*, user: User, subscription_id: str, month: date) -> int:
+    """Credits this subscription already got for the calendar month (base grant and upgrades)."""
+    key = _plan_month_key(subscription_id, month)
+    rows = CreditTransaction.objects.filter(
+        Q(idempotency_key=key)
+        | Q(idempotency_key__startswith=f"{key}:upgrade:")
+        # Keys written before grants were keyed by calendar month ("grant:<user>:<sub>:<day>").
+        | Q(idempotency_key__startswith=f"grant:{user.pk}:{subscription_id}:{month:%Y-%m}-")
+    )
+    return rows.aggregate(total=Sum("amount"))["total"] or 0
+
+
 def _grant_plan_month(
-    *, user: User, plan: Plan, subscription_id: str, month_start: date, stripe_id: str = ""
-) -> CreditTransaction:
+    *,
+    user: User,
+    plan: Plan,
+    subscription_id: str,
+    month_start: date,
+    stripe_id: str = "",
+    top_up: bool = True,
+) -> CreditTransaction | None:
+    """The plan's credits for the calendar month of ``month_start``, once per (subscription, month).
+
+    A month already granted for a smaller plan gets the difference once (an upgrade); a month
+    granted for an equal or bigger plan gets nothing (a switch back, or a downgrade). Only a
+    paid invoice tops up (``top_up``): the annual task fills months that have nothing, so an
+    upgrade is not paid out again for months granted before it. Callers hold the membership's
+    row lock, so two grants for one month cannot both read "none yet".
+    """
+    key = _plan_month_key(subscription_id, month_start)
+    granted = _plan_month_granted(user=user, subscription_id=subscription_id, month=month_start)
+    if granted >= plan.monthly_credits or (granted and not top_up):
+        return None
+    if granted == 0:
+        reason = f"{plan.name} plan credits for the month from {month_start:%-d %b %Y}"
+    else:
+        key = f"{key}:upgrade:{plan.slug}"
+        reason = f"Upgrade to {plan.name}: the rest of the credits for {month_start:%B %Y}"
     return credits_grant(
-        user=user,
-        amount=plan.monthly_credits,
-        key=f"grant:{user.pk}:{subscription_id}:{month_start.isoformat()}",
-        reason=f"{plan.name} plan credits for the month from {month_start:%-d %b %Y}",
-        stripe_id=stripe_id,
+        user=user, amount=plan.monthly_credits - granted, key=key, reason=reason, stripe_id=stripe_id
     )
 
 
@@ -441,6 +490,7 @@ def credits_grant_annual_months_due(*, today: date | None = None) -> int:
                     plan=plan,
                     subscription_id=membership.stripe_subscription_id,
                     month_start=month_start,
+                    top_up=False,
                 )
-                count += row.created_at >= started
+                count += bool(row and row.created_at >= started)
     return count
