@@ -28,9 +28,22 @@ from typing import Any
 import stripe
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q, Sum, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
-from djstripe.models import Customer
+from djstripe.models import (
+    Charge,
+    Customer,
+    Event,
+    Invoice,
+    PaymentIntent,
+    PaymentMethod,
+    Session,
+    SetupIntent,
+    Source,
+    Subscription,
+    WebhookEventTrigger,
+)
 
 from accounts.models import User
 from credits.models import (
@@ -494,3 +507,54 @@ def credits_grant_annual_months_due(*, today: date | None = None) -> int:
                 )
                 count += bool(row and row.created_at >= started)
     return count
+
+
+# --- Personal data (GDPR) ------------------------------------------------------------------
+
+
+def stripe_personal_data_erase(*, user: User) -> dict[str, int]:
+    """Delete dj-stripe's local copies that carry the person's payment data (account deletion).
+
+    The customer is already deleted at Stripe (``accounts.services._stripe_forget``); Stripe
+    keeps the payment records the law requires. Here go every dj-stripe row of theirs: the
+    customer (with it, by cascade, subscriptions, invoices and payment intents), charges and
+    their refunds and disputes, payment methods (card brand, last 4, billing address),
+    Checkout sessions, setup intents, sources, and every recorded webhook event and raw
+    webhook body that names the customer or one of those objects (events for
+    ``checkout.session.*``, ``invoice.*``, ``charge.*``, ``payment_intent.*``,
+    ``customer.*`` … carry email, name and address in their payloads). Deleted rather than
+    anonymised: our ledger holds the amounts and what they granted, and nothing reads these
+    copies once the person is gone. Runs inside the caller's transaction; returns counts.
+    """
+    customers = Customer.objects.filter(subscriber=user)
+    owned = {
+        "charges": Charge.objects.filter(customer__in=customers),
+        "payment_methods": PaymentMethod.objects.filter(customer__in=customers),
+        "checkout_sessions": Session.objects.filter(customer__in=customers),
+        "setup_intents": SetupIntent.objects.filter(customer__in=customers),
+        "sources": Source.objects.filter(customer__in=customers),
+    }
+    ids = set(customers.values_list("id", flat=True))
+    if not ids:
+        return {}
+    for related in (Subscription, Invoice, PaymentIntent):
+        ids |= set(related.objects.filter(customer__in=customers).values_list("id", flat=True))
+    for queryset in owned.values():
+        ids |= set(queryset.values_list("id", flat=True))
+    # Payloads are matched as text: an object's id appears wherever the payload refers to it
+    # (a dispute names its charge, a refund its payment intent), whatever the event type.
+    naming = Q()
+    for stripe_id in ids:
+        naming |= Q(text__contains=stripe_id)
+    events = Event.objects.annotate(text=Cast("data", TextField())).filter(naming)
+    event_ids = list(events.values_list("pk", flat=True))
+    body_naming = Q(event__in=event_ids)
+    for stripe_id in ids:
+        body_naming |= Q(body__contains=stripe_id)
+    counts = {"webhook_bodies": WebhookEventTrigger.objects.filter(body_naming).delete()[0]}
+    counts["events"] = Event.objects.filter(pk__in=event_ids).delete()[0]
+    for name, queryset in owned.items():
+        counts[name] = queryset.delete()[0]
+    counts["customer_rows"] = customers.delete()[0]  # with the rows that cascade from it
+    logger.info("stripe personal data erased", extra={"user_id": user.pk, **counts})
+    return counts
