@@ -27,7 +27,7 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -49,14 +49,17 @@ from accounts.models import User
 from credits.models import (
     OPEN_STATUSES,
     PAID_STATUSES,
+    Clawback,
+    ClawbackCause,
     CreditTransaction,
     EndedSubscription,
     Membership,
+    StripePayment,
     SubscriptionStatus,
     TransactionKind,
 )
 from credits.plans import PLANS, Plan, UnknownPlan, plan_for, topup_for
-from credits.services import anniversary, credits_forfeit, credits_grant
+from credits.services import anniversary, credits_forfeit, credits_grant, credits_take_back
 from rekindle.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
@@ -239,14 +242,23 @@ def topup_checkout_paid(*, session: dict[str, Any]) -> None:
             "checkout session for unknown pack", extra={"session": session["id"], "metadata": metadata}
         )
         return
-    credits_grant(
-        user=user,
-        amount=pack.credits,
-        key=f"stripe:checkout:{session['id']}",
-        reason=f"Bought {pack.credits} credits",
-        kind=TransactionKind.TOPUP,
-        stripe_id=session["id"],
-    )
+    with transaction.atomic():
+        payment = _payment_record(
+            source_id=session["id"],
+            user=user,
+            kind=StripePayment.Kind.TOPUP,
+            payment_intent=_id(session.get("payment_intent")),
+            amount_cents=session.get("amount_total") or 0,
+        )
+        credits_grant(
+            user=user,
+            amount=pack.credits,
+            key=f"stripe:checkout:{session['id']}",
+            reason=f"Bought {pack.credits} credits",
+            kind=TransactionKind.TOPUP,
+            stripe_id=session["id"],
+        )
+        _clawbacks_pending_apply(payment)
 
 
 def _subscription_period(sub: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
@@ -412,9 +424,21 @@ def subscription_invoice_paid(*, invoice: dict[str, Any], event_at: datetime) ->
         ):
             membership.current_period_start, membership.current_period_end = start, end
         membership.save()
+        payment = _payment_record(
+            source_id=invoice["id"],
+            user=user,
+            kind=StripePayment.Kind.PLAN,
+            payment_intent=_invoice_payment_intent(invoice),
+            amount_cents=invoice.get("amount_paid") or 0,
+            subscription_id=sub_id,
+            billing_reason=invoice.get("billing_reason") or "",
+            period_start=start.date(),
+            period_end=end.date() if end else None,
+        )
         _grant_plan_month(
             user=user, plan=plan, subscription_id=sub_id, month_start=start.date(), stripe_id=invoice["id"]
         )
+        _clawbacks_pending_apply(payment)
 
 
 def _plan_month_key(subscription_id: str, month: date) -> str:
@@ -507,6 +531,196 @@ def credits_grant_annual_months_due(*, today: date | None = None) -> int:
                 )
                 count += bool(row and row.created_at >= started)
     return count
+
+
+# --- Refunds and disputes -------------------------------------------------------------------
+
+
+def _invoice_payment_intent(invoice: dict[str, Any]) -> str:
+    """The invoice's payment intent: a field in older API versions, in ``payments`` when included."""
+    if found := _id(invoice.get("payment_intent")):
+        return found
+    for paid in (invoice.get("payments") or {}).get("data") or []:
+        if found := _id((paid.get("payment") or {}).get("payment_intent")):
+            return found
+    return ""
+
+
+def _payment_record(*, source_id: str, user: User, **fields: Any) -> StripePayment:
+    """What a paid session or invoice was (once; a replay keeps the first record)."""
+    payment, created = StripePayment.objects.get_or_create(
+        source_id=source_id, defaults={"user": user, **fields}
+    )
+    if not created and fields.get("payment_intent") and not payment.payment_intent:
+        payment.payment_intent = fields["payment_intent"]
+        payment.save(update_fields=["payment_intent"])
+    return payment
+
+
+def _payment_credits(payment: StripePayment) -> int:
+    """The credits this payment granted (top-up pack; a plan invoice's months, upgrades included)."""
+    if payment.kind == StripePayment.Kind.TOPUP:
+        rows = CreditTransaction.objects.filter(idempotency_key=f"stripe:checkout:{payment.source_id}")
+    else:
+        paid_for = Q(stripe_id=payment.source_id, kind=TransactionKind.GRANT)
+        if payment.billing_reason != "subscription_update" and payment.period_start and payment.period_end:
+            # A yearly payment also paid for the months the annual task granted since.
+            months, n = [], 1
+            while (month := anniversary(payment.period_start, n)) < payment.period_end:
+                months.append(_plan_month_key(payment.subscription_id, month))
+                n += 1
+            paid_for |= Q(idempotency_key__in=months)
+        rows = CreditTransaction.objects.filter(paid_for)
+    return rows.aggregate(total=Sum("amount"))["total"] or 0
+
+
+def _payment_for(*, payment_intent: str, invoice_id: str) -> StripePayment | None:
+    if payment_intent and (found := StripePayment.objects.filter(payment_intent=payment_intent).first()):
+        return found
+    if invoice_id:
+        return StripePayment.objects.filter(source_id=invoice_id).first()
+    return None
+
+
+def _invoice_for_payment_intent(payment_intent: str) -> str:
+    """Newer Stripe API versions name a charge's invoice only through its invoice payments."""
+    if not payment_intent or not settings.STRIPE_ENABLED:
+        return ""
+    found = stripe.InvoicePayment.list(
+        api_key=settings.STRIPE_SECRET_KEY,
+        payment={"type": "payment_intent", "payment_intent": payment_intent},
+        limit=1,
+    )
+    return _id(found.data[0].invoice) if found.data else ""
+
+
+def _clawback_apply(clawback: Clawback, payment: StripePayment) -> None:
+    """Owe back the payment's share of credits, take what the balance allows, record the rest.
+
+    A refund's key is the charge's refunded total, so each larger total owes only what the
+    smaller ones did not (a stale, smaller total owes nothing). All clawbacks of a payment
+    together never owe more than it granted. The caller holds the payment's row lock.
+    """
+    granted = _payment_credits(payment)
+    prior = list(Clawback.objects.filter(payment=payment, applied_at__isnull=False).exclude(pk=clawback.pk))
+    of_cents = clawback.of_cents or payment.amount_cents
+    share = granted * min(clawback.cents, of_cents) // of_cents if of_cents else granted
+    if clawback.cause == ClawbackCause.REFUND:
+        share -= sum(
+            p.owed for p in prior if p.cause == ClawbackCause.REFUND and p.charge_id == clawback.charge_id
+        )
+    owed = max(0, min(share, granted - sum(p.owed for p in prior)))
+    row = None
+    if owed and payment.user is not None:
+        what = "refunded" if clawback.cause == ClawbackCause.REFUND else "disputed"
+        row = credits_take_back(
+            user=payment.user,
+            amount=owed,
+            key=clawback.key,
+            reason=f"Payment {what}: {owed} credits it granted taken back",
+            stripe_id=clawback.stripe_id,
+        )
+    clawback.payment, clawback.user, clawback.transaction = payment, payment.user, row
+    clawback.owed, clawback.taken = owed, -row.amount if row else 0
+    clawback.uncollected = owed - clawback.taken
+    clawback.applied_at = timezone.now()
+    clawback.save()
+    log = logger.warning if clawback.uncollected else logger.info
+    log(
+        "payment clawback",
+        extra={
+            "user_id": payment.user_id,
+            "key": clawback.key,
+            "owed": owed,
+            "taken": clawback.taken,
+            "uncollected": clawback.uncollected,
+        },
+    )
+
+
+def _clawbacks_pending_apply(payment: StripePayment) -> None:
+    """Refunds or disputes that arrived before this payment's grant, applied now (oldest first)."""
+    matches = Q(invoice_id=payment.source_id)
+    if payment.payment_intent:
+        matches |= Q(payment_intent=payment.payment_intent)
+    for clawback in Clawback.objects.filter(matches, payment__isnull=True).order_by("id"):
+        _clawback_apply(clawback, payment)
+
+
+def _clawback(
+    *,
+    key: str,
+    cause: str,
+    charge_id: str,
+    payment_intent: str,
+    invoice_id: str,
+    stripe_id: str,
+    cents: int,
+    of_cents: int = 0,
+) -> Clawback:
+    """Record a refund or dispute once (by key) and apply it to its payment when known."""
+    existing = Clawback.objects.filter(key=key).first()
+    if existing is not None:
+        return existing  # delivered again
+    payment = _payment_for(payment_intent=payment_intent, invoice_id=invoice_id)
+    if payment is None and not invoice_id:
+        invoice_id = _invoice_for_payment_intent(payment_intent)  # Stripe, outside the transaction
+        payment = _payment_for(payment_intent="", invoice_id=invoice_id)
+    with transaction.atomic():
+        if payment is not None:
+            payment = StripePayment.objects.select_for_update().get(pk=payment.pk)
+            if payment_intent and not payment.payment_intent:
+                payment.payment_intent = payment_intent
+                payment.save(update_fields=["payment_intent"])
+        try:
+            with transaction.atomic():
+                clawback = Clawback.objects.create(
+                    key=key,
+                    cause=cause,
+                    charge_id=charge_id,
+                    payment_intent=payment_intent,
+                    invoice_id=invoice_id,
+                    stripe_id=stripe_id,
+                    cents=cents,
+                    of_cents=of_cents,
+                )
+        except IntegrityError:
+            return Clawback.objects.get(key=key)  # the same event, delivered twice at once
+        if payment is None:
+            logger.warning("refund or dispute before its payment's grant: pending", extra={"key": key})
+        else:
+            _clawback_apply(clawback, payment)
+    return clawback
+
+
+def payment_refunded(*, charge: dict[str, Any]) -> Clawback | None:
+    """``charge.refunded`` (full or partial): the refunded share of what the payment granted."""
+    refunded = charge.get("amount_refunded") or 0
+    if not refunded:
+        return None
+    return _clawback(
+        key=f"clawback:refund:{charge['id']}:{refunded}",
+        cause=ClawbackCause.REFUND,
+        charge_id=charge["id"],
+        payment_intent=_id(charge.get("payment_intent")),
+        invoice_id=_id(charge.get("invoice")),
+        stripe_id=charge["id"],
+        cents=refunded,
+        of_cents=charge.get("amount") or 0,
+    )
+
+
+def payment_disputed(*, dispute: dict[str, Any]) -> Clawback:
+    """``charge.dispute.created`` or ``funds_withdrawn`` (whichever comes first): the disputed share."""
+    return _clawback(
+        key=f"clawback:dispute:{dispute['id']}",
+        cause=ClawbackCause.DISPUTE,
+        charge_id=_id(dispute.get("charge")),
+        payment_intent=_id(dispute.get("payment_intent")),
+        invoice_id="",
+        stripe_id=dispute["id"],
+        cents=dispute.get("amount") or 0,
+    )
 
 
 # --- Personal data (GDPR) ------------------------------------------------------------------

@@ -8,6 +8,8 @@ Stripe's (recorded from Stripe's API reference for the API version dj-stripe pin
 - ``GET /v1/account``: the platform account dj-stripe attaches objects to;
 - ``GET /v1/<anything>/<id>``: the stored object with that id (what dj-stripe re-fetches while
   processing a webhook), 404 with Stripe's error body otherwise;
+- ``GET /v1/invoice_payments?payment[payment_intent]=<pi>``: the stored ``invoice_payment``
+  objects for that payment intent (how newer API versions link a charge to its invoice);
 - ``DELETE /v1/customers/<id>`` and ``/v1/subscriptions/<id>``: the customer becomes Stripe's
   deleted stub, the subscription is cancelled (what account deletion calls).
 
@@ -155,6 +157,14 @@ def _handler(server: StripeServer) -> type[BaseHTTPRequestHandler]:
             path = self._record(dict(parse_qsl(urlsplit(self.path).query)))
             if path == "/v1/account":
                 return self._answer(200, ACCOUNT)
+            if path == "/v1/invoice_payments":
+                intent = dict(parse_qsl(urlsplit(self.path).query)).get("payment[payment_intent]")
+                found = [
+                    o
+                    for o in server.objects.values()
+                    if o.get("object") == "invoice_payment" and o["payment"].get("payment_intent") == intent
+                ]
+                return self._answer(200, {"object": "list", "data": found, "has_more": False, "url": path})
             last = path.rstrip("/").rsplit("/", 1)[-1]
             if "_" not in last:
                 # A sub-list such as /v1/products/<id>/features: none recorded.
