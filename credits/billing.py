@@ -664,7 +664,7 @@ def _clawback(
         return existing  # delivered again
     payment = _payment_for(payment_intent=payment_intent, invoice_id=invoice_id)
     if payment is None and not invoice_id:
-        invoice_id = _invoice_for_payment_intent(payment_intent)  # Stripe, outside the transaction
+        invoice_id = _invoice_for_payment_intent(payment_intent)  # before any row lock is taken
         payment = _payment_for(payment_intent="", invoice_id=invoice_id)
     with transaction.atomic():
         if payment is not None:
