@@ -34,7 +34,7 @@ from djstripe.models import Customer
 
 from accounts import selectors
 from accounts.models import ApiToken, DataExport, DataExportStatus, User
-from credits.billing import membership_for_user
+from credits.billing import membership_for_user, stripe_personal_data_erase
 from credits.selectors import user_tier
 from credits.services import credits_forfeit, credits_grant_free_month
 from photos.models import Photo, PhotoStatus
@@ -448,9 +448,9 @@ def account_erase(*, user: User, actor: User | None = None) -> None:
             user=user, key=f"account:{user_id}:deleted", reason="Account deleted: remaining credits forfeited"
         )
         names = _user_file_names(user)
-        # dj-stripe's local copies (customer, and its subscriptions, invoices, charges) hold the
-        # email and billing details; the customer is already deleted at Stripe.
-        Customer.objects.filter(subscriber=user).delete()
+        # dj-stripe's local copies (customer, subscriptions, invoices, charges, payment methods,
+        # sessions, recorded events) hold the email and billing details; deleted at Stripe already.
+        stripe_personal_data_erase(user=user)
         # The admin's history names the account by its email; keep the entries, not the address.
         LogEntry.objects.filter(
             content_type=ContentType.objects.get_for_model(User), object_id=str(user_id)

@@ -1,5 +1,8 @@
 """Admin: the ledger is read-only; credits change only through the adjustment action.
 
+Clawbacks (refunded or disputed payments) are read-only too: the list filters those whose
+credits the balance could not cover (``uncollected``) and those still waiting for their payment.
+
 Infrastructure costs (for the business metrics' margin) are ordinary staff-entered rows.
 """
 
@@ -16,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 
 from accounts.models import User
-from credits.models import CreditBalance, CreditTransaction, InfraCost, Membership
+from credits.models import Clawback, CreditBalance, CreditTransaction, InfraCost, Membership, StripePayment
 from credits.services import credits_adjust
 from rekindle.exceptions import DomainError
 
@@ -144,6 +147,45 @@ class MembershipAdmin(ReadOnlyAdmin):
     list_display = ["user", "plan", "interval", "status", "current_period_end"]
     list_filter = ["plan", "status", "interval"]
     search_fields = ["user__email", "stripe_subscription_id"]
+
+
+class ClawbackStateFilter(admin.SimpleListFilter):
+    """What needs staff: credits the balance could not cover, or a payment not seen yet."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            ("uncollected", "Credits not collected"),
+            ("pending", "Payment not seen yet"),
+            ("settled", "Settled"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Clawback]) -> QuerySet[Clawback]:
+        if self.value() == "uncollected":
+            return queryset.filter(uncollected__gt=0)
+        if self.value() == "pending":
+            return queryset.filter(payment__isnull=True)
+        if self.value() == "settled":
+            return queryset.filter(payment__isnull=False, uncollected=0)
+        return queryset
+
+
+@admin.register(Clawback)
+class ClawbackAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "cause", "stripe_id", "owed", "taken", "uncollected", "payment"]
+    list_filter = [ClawbackStateFilter, "cause", "created_at"]
+    search_fields = ["user__email", "stripe_id", "charge_id", "payment_intent", "payment__source_id", "key"]
+    list_select_related = ["user", "payment"]
+
+
+@admin.register(StripePayment)
+class StripePaymentAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "kind", "source_id", "amount_cents", "subscription_id"]
+    list_filter = ["kind"]
+    search_fields = ["user__email", "source_id", "payment_intent", "subscription_id"]
+    list_select_related = ["user"]
 
 
 class InfraCostMonthFilter(admin.SimpleListFilter):

@@ -5,7 +5,10 @@ from dj-stripe's signature-verified webhook events, which ``credits/webhooks.py`
 calls to the services here. Stripe delivers events more than once and in any order, so:
 
 - every grant has an idempotency key: ``stripe:checkout:<session>`` for top-ups and
-  ``grant:<user>:<subscription>:<period or month start>`` for plan credits;
+  ``plan:<subscription>:<YYYY-MM>`` for plan credits, keyed by the calendar month the credits
+  are for, so switching monthly ↔ yearly (or plan ↔ plan) in the Billing Portal never grants a
+  month twice; an upgrade within a month adds the difference once
+  (``plan:<subscription>:<YYYY-MM>:upgrade:<plan>``);
 - the Membership's plan and status follow the newest event (by Stripe's own ``created``
   time), its period the latest period seen;
 - an ended subscription is remembered (``EndedSubscription``); nothing that arrives for it
@@ -24,22 +27,39 @@ from typing import Any
 
 import stripe
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
-from djstripe.models import Customer
+from djstripe.models import (
+    Charge,
+    Customer,
+    Event,
+    Invoice,
+    PaymentIntent,
+    PaymentMethod,
+    Session,
+    SetupIntent,
+    Source,
+    Subscription,
+    WebhookEventTrigger,
+)
 
 from accounts.models import User
 from credits.models import (
     OPEN_STATUSES,
     PAID_STATUSES,
+    Clawback,
+    ClawbackCause,
     CreditTransaction,
     EndedSubscription,
     Membership,
+    StripePayment,
     SubscriptionStatus,
     TransactionKind,
 )
 from credits.plans import PLANS, Plan, UnknownPlan, plan_for, topup_for
-from credits.services import anniversary, credits_forfeit, credits_grant
+from credits.services import anniversary, credits_forfeit, credits_grant, credits_take_back
 from rekindle.exceptions import DomainError
 
 logger = logging.getLogger(__name__)
@@ -50,8 +70,11 @@ LIVE_STATUSES = ("active", "trialing", "past_due")
 ENDED_STATUSES = ("canceled", "incomplete_expired")
 # Still a subscription, but not paid for: benefits pause, credits stay.
 SUSPENDED_STATUSES = ("unpaid", "paused", "incomplete")
-# Invoices that pay for a period of the plan (not proration adjustments or one-off charges).
-GRANTING_BILLING_REASONS = ("subscription_create", "subscription_cycle")
+# Invoices that pay for a period of the plan: the first, each renewal, and a change made in the
+# Billing Portal (an interval switch starts a new period; an upgrade pays for a better plan).
+# The calendar-month key makes a change within an already granted month add at most the
+# difference to the better plan.
+GRANTING_BILLING_REASONS = ("subscription_create", "subscription_cycle", "subscription_update")
 
 
 class PaymentsNotConfigured(DomainError):
@@ -219,14 +242,23 @@ def topup_checkout_paid(*, session: dict[str, Any]) -> None:
             "checkout session for unknown pack", extra={"session": session["id"], "metadata": metadata}
         )
         return
-    credits_grant(
-        user=user,
-        amount=pack.credits,
-        key=f"stripe:checkout:{session['id']}",
-        reason=f"Bought {pack.credits} credits",
-        kind=TransactionKind.TOPUP,
-        stripe_id=session["id"],
-    )
+    with transaction.atomic():
+        payment = _payment_record(
+            source_id=session["id"],
+            user=user,
+            kind=StripePayment.Kind.TOPUP,
+            payment_intent=_id(session.get("payment_intent")),
+            amount_cents=session.get("amount_total") or 0,
+        )
+        credits_grant(
+            user=user,
+            amount=pack.credits,
+            key=f"stripe:checkout:{session['id']}",
+            reason=f"Bought {pack.credits} credits",
+            kind=TransactionKind.TOPUP,
+            stripe_id=session["id"],
+        )
+        _clawbacks_pending_apply(payment)
 
 
 def _subscription_period(sub: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
@@ -340,6 +372,8 @@ def _invoice_subscription_id(invoice: dict[str, Any]) -> str:
 def _invoice_line(invoice: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
     """The invoice line that pays for the plan, with its price id (old and new API shapes)."""
     for line in (invoice.get("lines") or {}).get("data") or []:
+        if (line.get("amount") or 0) < 0:
+            continue  # "unused time on <old plan>" on a change: the new plan's line pays
         pricing = (line.get("pricing") or {}).get("price_details") or {}
         price_id = _id(line.get("price")) or _id(pricing.get("price"))
         if price_id and plan_for_price(price_id):
@@ -348,7 +382,7 @@ def _invoice_line(invoice: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
 
 
 def subscription_invoice_paid(*, invoice: dict[str, Any], event_at: datetime) -> None:
-    """A paid subscription invoice: the plan's credits for that period, once per (user, period)."""
+    """A paid subscription invoice: the plan's credits for the month its period starts in."""
     sub_id = _invoice_subscription_id(invoice)
     if not sub_id:
         return
@@ -382,23 +416,75 @@ def subscription_invoice_paid(*, invoice: dict[str, Any], event_at: datetime) ->
             return
         if membership is None or membership.stripe_subscription_id != sub_id:
             membership = _adopt(membership, user=user, subscription_id=sub_id, plan=plan, interval=interval)
-        if membership.current_period_start is None or start >= membership.current_period_start:
+        # A change's line runs from the change (prorated), not from the period's start: the
+        # period then comes from the subscription's own snapshot.
+        changed = invoice.get("billing_reason") == "subscription_update"
+        if not changed and (
+            membership.current_period_start is None or start >= membership.current_period_start
+        ):
             membership.current_period_start, membership.current_period_end = start, end
         membership.save()
+        payment = _payment_record(
+            source_id=invoice["id"],
+            user=user,
+            kind=StripePayment.Kind.PLAN,
+            payment_intent=_invoice_payment_intent(invoice),
+            amount_cents=invoice.get("amount_paid") or 0,
+            subscription_id=sub_id,
+            billing_reason=invoice.get("billing_reason") or "",
+            period_start=start.date(),
+            period_end=end.date() if end else None,
+        )
         _grant_plan_month(
             user=user, plan=plan, subscription_id=sub_id, month_start=start.date(), stripe_id=invoice["id"]
         )
+        _clawbacks_pending_apply(payment)
+
+
+def _plan_month_key(subscription_id: str, month: date) -> str:
+    return f"plan:{subscription_id}:{month:%Y-%m}"
+
+
+def _plan_month_granted(*, user: User, subscription_id: str, month: date) -> int:
+    """Credits this subscription already got for the calendar month (base grant and upgrades)."""
+    key = _plan_month_key(subscription_id, month)
+    rows = CreditTransaction.objects.filter(
+        Q(idempotency_key=key)
+        | Q(idempotency_key__startswith=f"{key}:upgrade:")
+        # Keys written before grants were keyed by calendar month ("grant:<user>:<sub>:<day>").
+        | Q(idempotency_key__startswith=f"grant:{user.pk}:{subscription_id}:{month:%Y-%m}-")
+    )
+    return rows.aggregate(total=Sum("amount"))["total"] or 0
 
 
 def _grant_plan_month(
-    *, user: User, plan: Plan, subscription_id: str, month_start: date, stripe_id: str = ""
-) -> CreditTransaction:
+    *,
+    user: User,
+    plan: Plan,
+    subscription_id: str,
+    month_start: date,
+    stripe_id: str = "",
+    top_up: bool = True,
+) -> CreditTransaction | None:
+    """The plan's credits for the calendar month of ``month_start``, once per (subscription, month).
+
+    A month already granted for a smaller plan gets the difference once (an upgrade); a month
+    granted for an equal or bigger plan gets nothing (a switch back, or a downgrade). Only a
+    paid invoice tops up (``top_up``): the annual task fills months that have nothing, so an
+    upgrade is not paid out again for months granted before it. Callers hold the membership's
+    row lock, so two grants for one month cannot both read "none yet".
+    """
+    key = _plan_month_key(subscription_id, month_start)
+    granted = _plan_month_granted(user=user, subscription_id=subscription_id, month=month_start)
+    if granted >= plan.monthly_credits or (granted and not top_up):
+        return None
+    if granted == 0:
+        reason = f"{plan.name} plan credits for the month from {month_start:%-d %b %Y}"
+    else:
+        key = f"{key}:upgrade:{plan.slug}"
+        reason = f"Upgrade to {plan.name}: the rest of the credits for {month_start:%B %Y}"
     return credits_grant(
-        user=user,
-        amount=plan.monthly_credits,
-        key=f"grant:{user.pk}:{subscription_id}:{month_start.isoformat()}",
-        reason=f"{plan.name} plan credits for the month from {month_start:%-d %b %Y}",
-        stripe_id=stripe_id,
+        user=user, amount=plan.monthly_credits - granted, key=key, reason=reason, stripe_id=stripe_id
     )
 
 
@@ -441,6 +527,248 @@ def credits_grant_annual_months_due(*, today: date | None = None) -> int:
                     plan=plan,
                     subscription_id=membership.stripe_subscription_id,
                     month_start=month_start,
+                    top_up=False,
                 )
-                count += row.created_at >= started
+                count += bool(row and row.created_at >= started)
     return count
+
+
+# --- Refunds and disputes -------------------------------------------------------------------
+
+
+def _invoice_payment_intent(invoice: dict[str, Any]) -> str:
+    """The invoice's payment intent: a field in older API versions, in ``payments`` when included."""
+    if found := _id(invoice.get("payment_intent")):
+        return found
+    for paid in (invoice.get("payments") or {}).get("data") or []:
+        if found := _id((paid.get("payment") or {}).get("payment_intent")):
+            return found
+    return ""
+
+
+def _payment_record(*, source_id: str, user: User, **fields: Any) -> StripePayment:
+    """What a paid session or invoice was (once; a replay keeps the first record)."""
+    payment, created = StripePayment.objects.get_or_create(
+        source_id=source_id, defaults={"user": user, **fields}
+    )
+    if not created and fields.get("payment_intent") and not payment.payment_intent:
+        payment.payment_intent = fields["payment_intent"]
+        payment.save(update_fields=["payment_intent"])
+    return payment
+
+
+def _payment_credits(payment: StripePayment) -> int:
+    """The credits this payment granted (top-up pack; a plan invoice's months, upgrades included)."""
+    if payment.kind == StripePayment.Kind.TOPUP:
+        rows = CreditTransaction.objects.filter(idempotency_key=f"stripe:checkout:{payment.source_id}")
+    else:
+        paid_for = Q(stripe_id=payment.source_id, kind=TransactionKind.GRANT)
+        if payment.billing_reason != "subscription_update" and payment.period_start and payment.period_end:
+            # A yearly payment also paid for the months the annual task granted since.
+            months, n = [], 1
+            while (month := anniversary(payment.period_start, n)) < payment.period_end:
+                months.append(_plan_month_key(payment.subscription_id, month))
+                n += 1
+            paid_for |= Q(idempotency_key__in=months)
+        rows = CreditTransaction.objects.filter(paid_for)
+    return rows.aggregate(total=Sum("amount"))["total"] or 0
+
+
+def _payment_for(*, payment_intent: str, invoice_id: str) -> StripePayment | None:
+    if payment_intent and (found := StripePayment.objects.filter(payment_intent=payment_intent).first()):
+        return found
+    if invoice_id:
+        return StripePayment.objects.filter(source_id=invoice_id).first()
+    return None
+
+
+def _invoice_for_payment_intent(payment_intent: str) -> str:
+    """Newer Stripe API versions name a charge's invoice only through its invoice payments."""
+    if not payment_intent or not settings.STRIPE_ENABLED:
+        return ""
+    found = stripe.InvoicePayment.list(
+        api_key=settings.STRIPE_SECRET_KEY,
+        payment={"type": "payment_intent", "payment_intent": payment_intent},
+        limit=1,
+    )
+    return _id(found.data[0].invoice) if found.data else ""
+
+
+def _clawback_apply(clawback: Clawback, payment: StripePayment) -> None:
+    """Owe back the payment's share of credits, take what the balance allows, record the rest.
+
+    A refund's key is the charge's refunded total, so each larger total owes only what the
+    smaller ones did not (a stale, smaller total owes nothing). All clawbacks of a payment
+    together never owe more than it granted. The caller holds the payment's row lock.
+    """
+    granted = _payment_credits(payment)
+    prior = list(Clawback.objects.filter(payment=payment, applied_at__isnull=False).exclude(pk=clawback.pk))
+    of_cents = clawback.of_cents or payment.amount_cents
+    share = granted * min(clawback.cents, of_cents) // of_cents if of_cents else granted
+    if clawback.cause == ClawbackCause.REFUND:
+        share -= sum(
+            p.owed for p in prior if p.cause == ClawbackCause.REFUND and p.charge_id == clawback.charge_id
+        )
+    owed = max(0, min(share, granted - sum(p.owed for p in prior)))
+    row = None
+    if owed and payment.user is not None:
+        what = "refunded" if clawback.cause == ClawbackCause.REFUND else "disputed"
+        row = credits_take_back(
+            user=payment.user,
+            amount=owed,
+            key=clawback.key,
+            reason=f"Payment {what}: {owed} credits it granted taken back",
+            stripe_id=clawback.stripe_id,
+        )
+    clawback.payment, clawback.user, clawback.transaction = payment, payment.user, row
+    clawback.owed, clawback.taken = owed, -row.amount if row else 0
+    clawback.uncollected = owed - clawback.taken
+    clawback.applied_at = timezone.now()
+    clawback.save()
+    log = logger.warning if clawback.uncollected else logger.info
+    log(
+        "payment clawback",
+        extra={
+            "user_id": payment.user_id,
+            "key": clawback.key,
+            "owed": owed,
+            "taken": clawback.taken,
+            "uncollected": clawback.uncollected,
+        },
+    )
+
+
+def _clawbacks_pending_apply(payment: StripePayment) -> None:
+    """Refunds or disputes that arrived before this payment's grant, applied now (oldest first)."""
+    matches = Q(invoice_id=payment.source_id)
+    if payment.payment_intent:
+        matches |= Q(payment_intent=payment.payment_intent)
+    for clawback in Clawback.objects.filter(matches, payment__isnull=True).order_by("id"):
+        _clawback_apply(clawback, payment)
+
+
+def _clawback(
+    *,
+    key: str,
+    cause: str,
+    charge_id: str,
+    payment_intent: str,
+    invoice_id: str,
+    stripe_id: str,
+    cents: int,
+    of_cents: int = 0,
+) -> Clawback:
+    """Record a refund or dispute once (by key) and apply it to its payment when known."""
+    existing = Clawback.objects.filter(key=key).first()
+    if existing is not None:
+        return existing  # delivered again
+    payment = _payment_for(payment_intent=payment_intent, invoice_id=invoice_id)
+    if payment is None and not invoice_id:
+        invoice_id = _invoice_for_payment_intent(payment_intent)  # before any row lock is taken
+        payment = _payment_for(payment_intent="", invoice_id=invoice_id)
+    with transaction.atomic():
+        if payment is not None:
+            payment = StripePayment.objects.select_for_update().get(pk=payment.pk)
+            if payment_intent and not payment.payment_intent:
+                payment.payment_intent = payment_intent
+                payment.save(update_fields=["payment_intent"])
+        try:
+            with transaction.atomic():
+                clawback = Clawback.objects.create(
+                    key=key,
+                    cause=cause,
+                    charge_id=charge_id,
+                    payment_intent=payment_intent,
+                    invoice_id=invoice_id,
+                    stripe_id=stripe_id,
+                    cents=cents,
+                    of_cents=of_cents,
+                )
+        except IntegrityError:
+            return Clawback.objects.get(key=key)  # the same event, delivered twice at once
+        if payment is None:
+            logger.warning("refund or dispute before its payment's grant: pending", extra={"key": key})
+        else:
+            _clawback_apply(clawback, payment)
+    return clawback
+
+
+def payment_refunded(*, charge: dict[str, Any]) -> Clawback | None:
+    """``charge.refunded`` (full or partial): the refunded share of what the payment granted."""
+    refunded = charge.get("amount_refunded") or 0
+    if not refunded:
+        return None
+    return _clawback(
+        key=f"clawback:refund:{charge['id']}:{refunded}",
+        cause=ClawbackCause.REFUND,
+        charge_id=charge["id"],
+        payment_intent=_id(charge.get("payment_intent")),
+        invoice_id=_id(charge.get("invoice")),
+        stripe_id=charge["id"],
+        cents=refunded,
+        of_cents=charge.get("amount") or 0,
+    )
+
+
+def payment_disputed(*, dispute: dict[str, Any]) -> Clawback:
+    """``charge.dispute.created`` or ``funds_withdrawn`` (whichever comes first): the disputed share."""
+    return _clawback(
+        key=f"clawback:dispute:{dispute['id']}",
+        cause=ClawbackCause.DISPUTE,
+        charge_id=_id(dispute.get("charge")),
+        payment_intent=_id(dispute.get("payment_intent")),
+        invoice_id="",
+        stripe_id=dispute["id"],
+        cents=dispute.get("amount") or 0,
+    )
+
+
+# --- Personal data (GDPR) ------------------------------------------------------------------
+
+
+def stripe_personal_data_erase(*, user: User) -> dict[str, int]:
+    """Delete dj-stripe's local copies that carry the person's payment data (account deletion).
+
+    The customer is already deleted at Stripe (``accounts.services._stripe_forget``); Stripe
+    keeps the payment records the law requires. Here go every dj-stripe row of theirs: the
+    customer (with it, by cascade, subscriptions, invoices and payment intents), charges and
+    their refunds and disputes, payment methods (card brand, last 4, billing address),
+    Checkout sessions, setup intents, sources, and every recorded webhook event and raw
+    webhook body that names the customer or one of those objects (events for
+    ``checkout.session.*``, ``invoice.*``, ``charge.*``, ``payment_intent.*``,
+    ``customer.*`` … carry email, name and address in their payloads). Deleted rather than
+    anonymised: our ledger holds the amounts and what they granted, and nothing reads these
+    copies once the person is gone. Runs inside the caller's transaction; returns counts.
+    """
+    customers = Customer.objects.filter(subscriber=user)
+    owned = {
+        "charges": Charge.objects.filter(customer__in=customers),
+        "payment_methods": PaymentMethod.objects.filter(customer__in=customers),
+        "checkout_sessions": Session.objects.filter(customer__in=customers),
+        "setup_intents": SetupIntent.objects.filter(customer__in=customers),
+        "sources": Source.objects.filter(customer__in=customers),
+    }
+    ids = set(customers.values_list("id", flat=True))
+    if not ids:
+        return {}
+    for related in (Subscription, Invoice, PaymentIntent):
+        ids |= set(related.objects.filter(customer__in=customers).values_list("id", flat=True))
+    for queryset in owned.values():
+        ids |= set(queryset.values_list("id", flat=True))
+    # Payloads are matched as text: an object's id appears wherever the payload refers to it
+    # (a dispute names its charge, a refund its payment intent), whatever the event type.
+    naming = Q()
+    for stripe_id in ids:
+        naming |= Q(text__contains=stripe_id)
+    events = Event.objects.annotate(text=Cast("data", TextField())).filter(naming)
+    event_ids = list(events.values_list("pk", flat=True))
+    body_naming = Q(event__in=event_ids)
+    for stripe_id in ids:
+        body_naming |= Q(body__contains=stripe_id)
+    counts = {"webhook_bodies": WebhookEventTrigger.objects.filter(body_naming).delete()[0]}
+    counts["events"] = Event.objects.filter(pk__in=event_ids).delete()[0]
+    for name, queryset in owned.items():
+        counts[name] = queryset.delete()[0]
+    counts["customer_rows"] = customers.delete()[0]  # with the rows that cascade from it
+    logger.info("stripe personal data erased", extra={"user_id": user.pk, **counts})
+    return counts

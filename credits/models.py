@@ -18,6 +18,8 @@ class TransactionKind(models.TextChoices):
     REFUND = "refund", "Refund"
     FORFEIT = "forfeit", "Forfeit"
     ADJUSTMENT = "adjustment", "Admin adjustment"
+    # A top-up or plan payment was refunded or disputed: what it granted is taken back.
+    CLAWBACK = "clawback", "Payment refunded or disputed"
 
 
 class CreditBalance(models.Model):
@@ -120,6 +122,73 @@ class EndedSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stripe_subscription_id} ended {self.ended_at:%Y-%m-%d}"
+
+
+class StripePayment(models.Model):
+    """A Stripe payment that granted credits: what a later refund or dispute of it takes back.
+
+    Recorded when the grant is made (a paid Checkout session or subscription invoice). The
+    payment intent links it to the charge that refunds and disputes name; for invoices whose
+    payload does not carry it, it is looked up at Stripe when the first refund arrives.
+    """
+
+    class Kind(models.TextChoices):
+        TOPUP = "topup", "Top-up"
+        PLAN = "plan", "Plan"
+
+    source_id = models.CharField(max_length=255, unique=True, help_text="Checkout session or invoice id.")
+    payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
+    # Kept (detached) when the account is deleted, like the ledger rows it explains.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    amount_cents = models.PositiveIntegerField(default=0, help_text="What was paid, in the smallest unit.")
+    subscription_id = models.CharField(max_length=255, blank=True)
+    billing_reason = models.CharField(max_length=40, blank=True)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.source_id}"
+
+
+class ClawbackCause(models.TextChoices):
+    REFUND = "refund", "Refund"
+    DISPUTE = "dispute", "Dispute"
+
+
+class Clawback(models.Model):
+    """Credits owed back for one refund (at one refunded total) or one dispute of a payment.
+
+    ``taken`` is what the balance allowed (one ``clawback`` ledger row when above zero);
+    ``uncollected`` is the rest, for staff to follow up. A row without a payment is pending:
+    its refund or dispute arrived before the payment's grant, and is applied when it comes.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    cause = models.CharField(max_length=8, choices=ClawbackCause.choices)
+    payment = models.ForeignKey(StripePayment, null=True, blank=True, on_delete=models.PROTECT)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    charge_id = models.CharField(max_length=255, blank=True, db_index=True)
+    payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
+    invoice_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_id = models.CharField(max_length=255, help_text="The refund's charge or the dispute.")
+    cents = models.PositiveIntegerField(help_text="Refunded so far on the charge, or disputed.")
+    of_cents = models.PositiveIntegerField(default=0, help_text="The charge's amount (0: the payment's).")
+    owed = models.PositiveIntegerField(default=0)
+    taken = models.PositiveIntegerField(default=0)
+    uncollected = models.PositiveIntegerField(default=0)
+    transaction = models.OneToOneField(
+        CreditTransaction, null=True, blank=True, on_delete=models.PROTECT, related_name="clawback"
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.cause} {self.stripe_id}: {self.taken}/{self.owed}"
 
 
 class InfraCost(models.Model):

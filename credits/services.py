@@ -169,6 +169,34 @@ def credits_forfeit(*, user: User, key: str, reason: str) -> CreditTransaction |
         )
 
 
+def credits_take_back(
+    *, user: User, amount: int, key: str, reason: str, stripe_id: str
+) -> CreditTransaction | None:
+    """Take up to ``amount`` back (a refunded or disputed payment), as far as the balance allows.
+
+    One ``clawback`` row for what was taken; None when the balance is empty (nothing to take).
+    The caller records the shortfall. Idempotent per key like every other change.
+    """
+    if amount <= 0:
+        raise InvalidAmount("A clawback must take at least one credit.")
+    with transaction.atomic():
+        balance = _locked_balance(user)
+        existing = CreditTransaction.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return existing
+        take = min(amount, balance.balance)
+        if take == 0:
+            return None
+        return _apply(
+            user=user,
+            amount=-take,
+            kind=TransactionKind.CLAWBACK,
+            key=key,
+            reason=reason,
+            stripe_id=stripe_id,
+        )
+
+
 def credits_adjust(*, user: User, amount: int, reason: str, admin_user: User) -> CreditTransaction:
     """A staff correction, always with a reason."""
     if not reason.strip():

@@ -17,7 +17,13 @@ from typing import Any
 from djstripe.event_handlers import djstripe_receiver
 from djstripe.models import Event
 
-from credits.billing import membership_apply_subscription, subscription_invoice_paid, topup_checkout_paid
+from credits.billing import (
+    membership_apply_subscription,
+    payment_disputed,
+    payment_refunded,
+    subscription_invoice_paid,
+    topup_checkout_paid,
+)
 
 
 def _created(event: Event) -> datetime:
@@ -40,3 +46,13 @@ def on_invoice_paid(sender: type[Event], event: Event, **kwargs: Any) -> None:
 )
 def on_subscription_changed(sender: type[Event], event: Event, **kwargs: Any) -> None:
     membership_apply_subscription(sub=event.data["object"], event_at=_created(event))
+
+
+@djstripe_receiver("charge.refunded")
+def on_charge_refunded(sender: type[Event], event: Event, **kwargs: Any) -> None:
+    payment_refunded(charge=event.data["object"])
+
+
+@djstripe_receiver(["charge.dispute.created", "charge.dispute.funds_withdrawn"])
+def on_charge_disputed(sender: type[Event], event: Event, **kwargs: Any) -> None:
+    payment_disputed(dispute=event.data["object"])

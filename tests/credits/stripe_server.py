@@ -7,7 +7,11 @@ Stripe's (recorded from Stripe's API reference for the API version dj-stripe pin
   and remember the object, and answer it (sessions carry a hosted ``url``);
 - ``GET /v1/account``: the platform account dj-stripe attaches objects to;
 - ``GET /v1/<anything>/<id>``: the stored object with that id (what dj-stripe re-fetches while
-  processing a webhook), 404 with Stripe's error body otherwise.
+  processing a webhook), 404 with Stripe's error body otherwise;
+- ``GET /v1/invoice_payments?payment[payment_intent]=<pi>``: the stored ``invoice_payment``
+  objects for that payment intent (how newer API versions link a charge to its invoice);
+- ``DELETE /v1/customers/<id>`` and ``/v1/subscriptions/<id>``: the customer becomes Stripe's
+  deleted stub, the subscription is cancelled (what account deletion calls).
 
 Tests put Stripe's current state of objects in ``objects`` and read ``requests`` to check what
 was sent. ``stripe.api_base`` points the stripe library here.
@@ -156,6 +160,14 @@ def _handler(server: StripeServer) -> type[BaseHTTPRequestHandler]:
             path = self._record(dict(parse_qsl(urlsplit(self.path).query)))
             if path == "/v1/account":
                 return self._answer(200, ACCOUNT)
+            if path == "/v1/invoice_payments":
+                intent = dict(parse_qsl(urlsplit(self.path).query)).get("payment[payment_intent]")
+                found = [
+                    o
+                    for o in server.objects.values()
+                    if o.get("object") == "invoice_payment" and o["payment"].get("payment_intent") == intent
+                ]
+                return self._answer(200, {"object": "list", "data": found, "has_more": False, "url": path})
             last = path.rstrip("/").rsplit("/", 1)[-1]
             if "_" not in last:
                 # A sub-list such as /v1/products/<id>/features: none recorded.
@@ -170,6 +182,18 @@ def _handler(server: StripeServer) -> type[BaseHTTPRequestHandler]:
             params = dict(parse_qsl(self.rfile.read(length).decode()))
             path = self._record(params)
             self._answer(*_create(server, path, params))
+
+        def do_DELETE(self) -> None:
+            path = self._record({})
+            object_id = path.rstrip("/").rsplit("/", 1)[-1]
+            obj = server.objects.get(object_id)
+            if obj is None:
+                return self._answer(404, _error(f"No such object: {object_id}"))
+            if obj["object"] == "customer":
+                server.objects[object_id] = {"id": object_id, "object": "customer", "deleted": True}
+                return self._answer(200, server.objects[object_id])
+            obj["status"] = "canceled"
+            return self._answer(200, obj)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -32,7 +32,7 @@ JAN1, FEB1, MAR1 = 1767225600, 1767225600 + 31 * DAY, 1767225600 + 59 * DAY  # 2
 
 
 def _put_catalogue(server: StripeServer) -> None:
-    for slug in ("remember",):
+    for slug in ("remember", "cherish"):
         server.put(
             {
                 "id": f"prod_{slug}",
@@ -66,7 +66,7 @@ def _put_catalogue(server: StripeServer) -> None:
 
 
 def _price(price_id: str) -> dict[str, Any]:
-    interval = price_id.rsplit("_", 1)[1]
+    slug, interval = price_id.split("_")[1:]
     return {
         "id": price_id,
         "object": "price",
@@ -75,7 +75,7 @@ def _price(price_id: str) -> dict[str, Any]:
         "active": True,
         "currency": "usd",
         "unit_amount": 999 if interval == "month" else 9588,
-        "product": "prod_remember",
+        "product": f"prod_{slug}",
         "type": "recurring",
         "billing_scheme": "per_unit",
         "recurring": {"interval": interval, "interval_count": 1, "usage_type": "licensed"},
@@ -139,8 +139,38 @@ def _invoice(
     *,
     reason: str,
     price: str = "price_remember_month",
+    unused: str | None = None,
 ) -> dict[str, Any]:
+    """A paid invoice; ``unused`` adds the credit line for the old price that a change makes."""
     start, end = period
+    lines = []
+    if unused:
+        lines.append(
+            {
+                "id": f"il_{inv_id}_unused",
+                "object": "line_item",
+                "amount": -500,
+                "currency": "usd",
+                "period": {"start": start, "end": end},
+                "pricing": {
+                    "type": "price_details",
+                    "price_details": {"price": unused, "product": f"prod_{unused.split('_')[1]}"},
+                },
+            }
+        )
+    lines.append(
+        {
+            "id": f"il_{inv_id}",
+            "object": "line_item",
+            "amount": 999,
+            "currency": "usd",
+            "period": {"start": start, "end": end},
+            "pricing": {
+                "type": "price_details",
+                "price_details": {"price": price, "product": f"prod_{price.split('_')[1]}"},
+            },
+        }
+    )
     return {
         "id": inv_id,
         "object": "invoice",
@@ -160,23 +190,7 @@ def _invoice(
             "type": "subscription_details",
             "subscription_details": {"subscription": sub_id, "metadata": {}},
         },
-        "lines": {
-            "object": "list",
-            "has_more": False,
-            "data": [
-                {
-                    "id": f"il_{inv_id}",
-                    "object": "line_item",
-                    "amount": 999,
-                    "currency": "usd",
-                    "period": {"start": start, "end": end},
-                    "pricing": {
-                        "type": "price_details",
-                        "price_details": {"price": price, "product": "prod_remember"},
-                    },
-                }
-            ],
-        },
+        "lines": {"object": "list", "has_more": False, "data": lines},
     }
 
 
@@ -245,8 +259,8 @@ def test_subscription_events_in_any_order_end_in_the_same_state(
     # In order: 3 free + 25 + 25, then the whole pool forfeited when the plan ended.
     assert expected_ledger == [
         ("grant", 3, expected_ledger[0][2]),
-        ("grant", 25, "grant:U:SUB:2026-01-01"),
-        ("grant", 25, "grant:U:SUB:2026-02-01"),
+        ("grant", 25, "plan:SUB:2026-01"),
+        ("grant", 25, "plan:SUB:2026-02"),
         ("forfeit", -53, "forfeit:SUB"),
     ]
     assert expected_state == {
@@ -326,7 +340,7 @@ def test_invoice_paid_after_the_end_grants_nothing(
     assert response.status_code == 200
     assert credit_balance(user=user) == 0
     assert Membership.objects.get(user=user).status == "ended"
-    assert not CreditTransaction.objects.filter(idempotency_key__endswith=":2026-02-01").exists()
+    assert not CreditTransaction.objects.filter(idempotency_key__endswith=":2026-02").exists()
 
 
 @pytest.mark.django_db
@@ -360,7 +374,7 @@ def test_annual_plan_grants_every_month_of_the_year_once(
             "idempotency_key", flat=True
         )
     )
-    assert [k.rsplit(":", 1)[1] for k in keys] == ["2026-01-31", "2026-02-28"]
+    assert [k.rsplit(":", 1)[1] for k in keys] == ["2026-01", "2026-02"]
     assert next_grant_date(user=user, today=date(2026, 3, 15)) == date(2026, 3, 31)
     assert next_grant_date(user=user, today=date(2027, 1, 15)) == date(2027, 1, 31)  # the renewal
 
@@ -371,8 +385,8 @@ def test_annual_plan_grants_every_month_of_the_year_once(
     months = CreditTransaction.objects.filter(user=user, idempotency_key__contains="sub_year")
     assert months.count() == 12
     assert {k.rsplit(":", 1)[1] for k in months.values_list("idempotency_key", flat=True)} >= {
-        "2026-04-30",
-        "2026-12-31",
+        "2026-04",
+        "2026-12",
     }
 
 
@@ -456,3 +470,241 @@ def test_an_unpaid_subscription_pauses_the_plan_keeps_the_credits_and_resumes_wh
     deliver(client, webhook_url, late)
     assert (Membership.objects.get(user=user).status, user_tier(user=user)) == ("active", "remember")
     assert credit_balance(user=user) == 28
+
+
+# --- Billing Portal changes: one grant per (subscription, calendar month) ---------------------
+
+
+def _change(
+    client: Client,
+    server: StripeServer,
+    url: str,
+    customer: str,
+    *,
+    sub: str,
+    at: int,
+    period: tuple[int, int],
+    price: str,
+    old_price: str,
+    invoice: str,
+) -> None:
+    """What Stripe sends for a change in the portal: the new subscription, then its paid invoice.
+
+    The invoice's lines cover the time from the change to the period's end (a new period when
+    the interval changes; the rest of the current one, prorated, for a plan change).
+    """
+    snapshot = server.put(_subscription(sub, customer, period, price=price))
+    lines = (max(at, period[0]), period[1])
+    inv = server.put(
+        _invoice(invoice, sub, customer, lines, reason="subscription_update", price=price, unused=old_price)
+    )
+    assert (
+        deliver(client, url, make_event("customer.subscription.updated", snapshot, created=at)).status_code
+        == 200
+    )
+    assert deliver(client, url, make_event("invoice.paid", inv, created=at + 1)).status_code == 200
+
+
+def _plan_keys(user: Any) -> list[tuple[str, int]]:
+    rows = CreditTransaction.objects.filter(user=user, idempotency_key__startswith="plan:").order_by("id")
+    return [(r.idempotency_key, r.amount) for r in rows]
+
+
+@pytest.mark.django_db
+def test_switching_monthly_yearly_and_back_within_a_month_grants_the_month_once(
+    client: Client, user: Any, stripe_api: StripeServer, webhook_url: str
+) -> None:
+    # given a monthly Remember plan paid on 1 January
+    _put_catalogue(stripe_api)
+    customer = stripe_customer_for_user(user=user).id
+    created = stripe_api.put(_subscription("sub_switch", customer, (JAN1, FEB1)))
+    deliver(client, webhook_url, make_event("customer.subscription.created", created, created=JAN1 + 1))
+    first = stripe_api.put(
+        _invoice("in_sw_1", "sub_switch", customer, (JAN1, FEB1), reason="subscription_create")
+    )
+    deliver(client, webhook_url, make_event("invoice.paid", first, created=JAN1 + 2))
+    assert credit_balance(user=user) == 3 + 25
+
+    # when the person switches to yearly on 10 January, and back to monthly on 20 January
+    jan10, jan20 = JAN1 + 9 * DAY, JAN1 + 19 * DAY
+    kwargs = {"sub": "sub_switch", "customer": customer}
+    _change(
+        client,
+        stripe_api,
+        webhook_url,
+        at=jan10,
+        period=(jan10, jan10 + 365 * DAY),
+        price="price_remember_year",
+        old_price="price_remember_month",
+        invoice="in_sw_2",
+        **kwargs,
+    )
+    assert Membership.objects.get(user=user).interval == "year"
+    assert credits_grant_annual_months_due(today=date(2026, 1, 15)) == 0
+    _change(
+        client,
+        stripe_api,
+        webhook_url,
+        at=jan20,
+        period=(jan20, jan20 + 31 * DAY),
+        price="price_remember_month",
+        old_price="price_remember_year",
+        invoice="in_sw_3",
+        **kwargs,
+    )
+    # and yearly again on 25 January (the same invoice replayed by Stripe changes nothing either)
+    jan25 = JAN1 + 24 * DAY
+    _change(
+        client,
+        stripe_api,
+        webhook_url,
+        at=jan25,
+        period=(jan25, jan25 + 365 * DAY),
+        price="price_remember_year",
+        old_price="price_remember_month",
+        invoice="in_sw_4",
+        **kwargs,
+    )
+    assert credits_grant_annual_months_due(today=date(2026, 1, 31)) == 0
+
+    # then January was granted once
+    assert credit_balance(user=user) == 3 + 25
+    assert _plan_keys(user) == [("plan:sub_switch:2026-01", 25)]
+
+    # and February comes once, from the yearly plan's anniversary, however often the task runs
+    assert credits_grant_annual_months_due(today=date(2026, 2, 25)) == 1
+    assert credits_grant_annual_months_due(today=date(2026, 2, 28)) == 0
+    assert _plan_keys(user) == [("plan:sub_switch:2026-01", 25), ("plan:sub_switch:2026-02", 25)]
+    assert credit_balance(user=user) == 3 + 50
+
+
+@pytest.mark.django_db
+def test_an_upgrade_within_a_month_adds_the_difference_once_and_a_downgrade_takes_nothing(
+    client: Client, user: Any, stripe_api: StripeServer, webhook_url: str
+) -> None:
+    _put_catalogue(stripe_api)
+    customer = stripe_customer_for_user(user=user).id
+    first = stripe_api.put(
+        _invoice("in_up_1", "sub_up", customer, (JAN1, FEB1), reason="subscription_create")
+    )
+    deliver(client, webhook_url, make_event("invoice.paid", first, created=JAN1 + 2))
+    kwargs = {"sub": "sub_up", "customer": customer, "period": (JAN1, FEB1)}
+
+    # Remember → Cherish → Remember → Cherish, all in January
+    _change(
+        client,
+        stripe_api,
+        webhook_url,
+        at=JAN1 + 5 * DAY,
+        price="price_cherish_month",
+        old_price="price_remember_month",
+        invoice="in_up_2",
+        **kwargs,
+    )
+    _change(
+        client,
+        stripe_api,
+        webhook_url,
+        at=JAN1 + 6 * DAY,
+        price="price_remember_month",
+        old_price="price_cherish_month",
+        invoice="in_up_3",
+        **kwargs,
+    )
+    _change(
+        client,
+        stripe_api,
+        webhook_url,
+        at=JAN1 + 7 * DAY,
+        price="price_cherish_month",
+        old_price="price_remember_month",
+        invoice="in_up_4",
+        **kwargs,
+    )
+
+    assert _plan_keys(user) == [("plan:sub_up:2026-01", 25), ("plan:sub_up:2026-01:upgrade:cherish", 35)]
+    assert credit_balance(user=user) == 3 + 60
+    assert Membership.objects.get(user=user).plan == "cherish"
+
+    # February's renewal is the Cherish plan, in full
+    renewal = stripe_api.put(
+        _invoice(
+            "in_up_5",
+            "sub_up",
+            customer,
+            (FEB1, MAR1),
+            reason="subscription_cycle",
+            price="price_cherish_month",
+        )
+    )
+    deliver(client, webhook_url, make_event("invoice.paid", renewal, created=FEB1 + 60))
+    assert _plan_keys(user)[-1] == ("plan:sub_up:2026-02", 60)
+
+
+@pytest.mark.django_db
+def test_the_annual_task_does_not_pay_an_upgrade_again_for_months_granted_before_it(
+    client: Client, user: Any, stripe_api: StripeServer, webhook_url: str
+) -> None:
+    _put_catalogue(stripe_api)
+    customer = stripe_customer_for_user(user=user).id
+    year = (JAN1, JAN1 + 365 * DAY)
+    stripe_api.put(_subscription("sub_yup", customer, year, price="price_remember_year"))
+    first = stripe_api.put(
+        _invoice(
+            "in_yup_1", "sub_yup", customer, year, reason="subscription_create", price="price_remember_year"
+        )
+    )
+    deliver(client, webhook_url, make_event("invoice.paid", first, created=JAN1 + 2))
+    assert credits_grant_annual_months_due(today=date(2026, 3, 10)) == 2  # February and March
+
+    # upgraded to Cherish yearly on 10 March: March gets the difference, January and February nothing
+    _change(
+        client,
+        stripe_api,
+        webhook_url,
+        customer,
+        sub="sub_yup",
+        at=JAN1 + 68 * DAY,
+        period=year,
+        price="price_cherish_year",
+        old_price="price_remember_year",
+        invoice="in_yup_2",
+    )
+    assert credits_grant_annual_months_due(today=date(2026, 4, 2)) == 1  # April, in full
+
+    assert _plan_keys(user) == [
+        ("plan:sub_yup:2026-01", 25),
+        ("plan:sub_yup:2026-02", 25),
+        ("plan:sub_yup:2026-03", 25),
+        ("plan:sub_yup:2026-03:upgrade:cherish", 35),
+        ("plan:sub_yup:2026-04", 60),
+    ]
+
+
+@pytest.mark.django_db
+def test_months_granted_under_the_old_keys_are_not_granted_again(
+    client: Client, user: Any, stripe_api: StripeServer, webhook_url: str
+) -> None:
+    # given January granted before grants were keyed by calendar month
+    from credits.services import credits_grant
+
+    credits_grant(user=user, amount=25, key=f"grant:{user.pk}:sub_old:2026-01-01", reason="Remember plan")
+    _put_catalogue(stripe_api)
+    customer = stripe_customer_for_user(user=user).id
+
+    # when a switch on 20 January is paid
+    _change(
+        client,
+        stripe_api,
+        webhook_url,
+        customer,
+        sub="sub_old",
+        at=JAN1 + 19 * DAY,
+        period=(JAN1 + 19 * DAY, JAN1 + 384 * DAY),
+        price="price_remember_year",
+        old_price="price_remember_month",
+        invoice="in_old_2",
+    )
+
+    # then January is not granted again
+    assert credit_balance(user=user) == 3 + 25
