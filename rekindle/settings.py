@@ -36,6 +36,14 @@ SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 # Origins allowed to POST with a session (needed behind HTTPS proxies on other hostnames).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# How many proxies in front of the web process append to X-Forwarded-For (0: none, as under
+# `make run`; 1 behind one load balancer). Drives rekindle.net.client_ip, the one client address
+# used by login throttling, rate limits and reports; a wrong value makes limits forgeable.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+if TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXIES is a number of proxies: 0 or more.")
+# django-ninja's own throttles read the header the same way (ours call client_ip directly).
+NINJA_NUM_PROXIES = TRUSTED_PROXIES
 
 if not DEBUG:
     if not SECRET_KEY or SECRET_KEY == _DEV_SECRET:
@@ -237,17 +245,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Login throttling through django-axes on the shared cache: five failures from one address
-# or for one account lock that address / account for 15 minutes.
+# Login throttling through django-axes on the shared cache: five failures for one account from
+# one address lock that account from that address for 15 minutes.
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# Failures count per account *and* address together: a stranger elsewhere cannot lock a person
+# out, and a guesser is stopped for that account from their address. (Axes has one failure
+# limit for every key, so a separate per-address key would lock at the same count and make
+# the combination pointless; see docs/operations.md.)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
-# Behind a proxy the client address comes from X-Forwarded-For (set by our load balancer).
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# The client address the same way as every rate limit (TRUSTED_PROXIES, rekindle/net.py).
+AXES_CLIENT_IP_CALLABLE = "rekindle.net.client_ip"
+# Axes' log lines name the address and path, never the typed username (an email address).
+AXES_CLIENT_STR_CALLABLE = "rekindle.net.axes_client_str"
 
 # Password-reset links stay valid for one hour.
 PASSWORD_RESET_TIMEOUT = 60 * 60
