@@ -4,7 +4,8 @@ With no variables set, the service runs on its *embedded default*: SQLite and lo
 under ``var/``, Celery over kombu's filesystem transport, the local engine, console email.
 Each integration switches on from its own variables (``DATABASE_URL``, ``REDIS_URL``,
 ``AWS_STORAGE_BUCKET_NAME``, ``EMAIL_URL``, ``STRIPE_*``, ``AUTH0_*``, ``RUNPOD_*``).
-Production mode (``DEBUG`` off) refuses to start without a secret key and allowed hosts.
+Production mode (``DEBUG`` off, the default) refuses to start without a secret key and allowed
+hosts; ``make run`` and the tests set ``DEBUG=true``.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # --- Core -----------------------------------------------------------------------------
 
-# DEBUG is on for the embedded default (a person running `make run` on their laptop) and
-# must be switched off explicitly in production, where the guard below applies.
-DEBUG = env.bool("DEBUG", default=True)
+# DEBUG is off unless asked for: `make run` (scripts/run-embedded.sh) and the test suite
+# (pytest-env in pyproject.toml, the Makefile) set DEBUG=true; anything else gets production
+# mode and the guard below, so a forgotten variable never serves tracebacks.
+DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET = "insecure-embedded-default-key-do-not-use-in-production"  # noqa: S105
+# Keys anyone can read (our development key, the .env.example placeholder): never in production.
+_PUBLIC_SECRETS = {_DEV_SECRET, "change-me-to-a-long-random-string"}
 # The key signs sessions, share links and media URLs: production must supply its own.
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
 # Hosts this site answers for; in production a missing list is an error, not "*".
@@ -46,7 +50,7 @@ if TRUSTED_PROXIES < 0:
 NINJA_NUM_PROXIES = TRUSTED_PROXIES
 
 if not DEBUG:
-    if not SECRET_KEY or SECRET_KEY == _DEV_SECRET:
+    if not SECRET_KEY or SECRET_KEY in _PUBLIC_SECRETS:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")

@@ -30,7 +30,10 @@ def _embedded_env(var_dir: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
     }
-    env.update({"REKINDLE_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "text"})
+    # As `make run` does: DEBUG defaults to off (production mode).
+    env.update(
+        {"REKINDLE_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "text", "DEBUG": "true"}
+    )
     return env
 
 
