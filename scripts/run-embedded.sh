@@ -15,5 +15,5 @@ echo
 echo "  Rekindle is running at http://${HOST}:${PORT}/  (Ctrl-C to stop)"
 echo
 .venv/bin/gunicorn rekindle.wsgi --bind "${HOST}:${PORT}" --workers 2 --threads 4 \
-  --access-logfile - --timeout 120 &
+  --config gunicorn.conf.py --timeout 120 &
 wait -n

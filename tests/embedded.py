@@ -61,7 +61,9 @@ def embedded(tmp_path_factory) -> Iterator[tuple[str, dict[str, str], Path]]:
     port = _free_port()
     web = subprocess.Popen(
         [str(BIN / "gunicorn"), "rekindle.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", "4"],
+         "--workers", "2", "--threads", "4",
+         # gunicorn.conf.py (read from the cwd) logs access to stdout, a pipe nobody drains.
+         "--access-logfile", str(var_dir / "access.log")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     worker = subprocess.Popen(
