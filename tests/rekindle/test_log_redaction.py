@@ -33,10 +33,14 @@ def log_output() -> Iterator[io.StringIO]:
     ]
     assert handlers, "the console handler is configured with the redact filter"
     buffer = io.StringIO()
-    previous = [h.setStream(buffer) for h in handlers]
+    # Swapped directly: setStream() would flush the old stream, which an earlier test's
+    # output capture may already have closed.
+    previous = [h.stream for h in handlers]
+    for handler in handlers:
+        handler.stream = buffer
     yield buffer
     for handler, stream in zip(handlers, previous, strict=True):
-        handler.setStream(stream)
+        handler.stream = stream
 
 
 @pytest.mark.parametrize(
