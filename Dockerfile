@@ -11,4 +11,4 @@ RUN DEBUG=true python manage.py collectstatic --noinput
 RUN useradd --create-home rekindle && mkdir -p /app/var && chown rekindle /app/var
 USER rekindle
 EXPOSE 8000
-CMD ["gunicorn", "rekindle.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--access-logfile", "-"]
+CMD ["gunicorn", "rekindle.wsgi", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]

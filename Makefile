@@ -29,6 +29,9 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
+# DEBUG defaults to off (production mode); the embedded default on a laptop runs with it on.
+run migrate: export DEBUG ?= true
+
 migrate: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py createcachetable
@@ -40,7 +43,7 @@ run: migrate
 
 ## The whole suite on PostgreSQL + Redis (unit, integration and browser tests).
 test: install-dev system-deps check-services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest $(COVERAGE) $(PYTEST_ARGS)
+	DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest $(COVERAGE) $(PYTEST_ARGS)
 
 system-deps:
 	bash scripts/system-deps.sh

@@ -2,23 +2,29 @@
 
 Suspension goes through the Suspend action (it also cancels and refunds open jobs and revokes
 share links), so ``is_active`` is read-only on the form.
+
+Roles: only superusers grant rights (``is_staff``, ``is_superuser``, groups, permissions) and
+only they change another staff account (its email or password: either would hand over that
+account); other staff see those read-only. A revoked API token stays revoked.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from accounts.models import ApiToken, DataExport, User
 from accounts.selectors import account_deletion_summary
-from accounts.services import account_erase
+from accounts.services import account_erase, api_token_update
 from credits.admin import ReadOnlyAdmin
 from credits.models import PAID_STATUSES, CreditBalance, Membership
 from processing.moderation import user_suspend, user_unsuspend
 from rekindle.admin_tools import run_each
+from rekindle.exceptions import DomainError
 
 
 class TierFilter(admin.SimpleListFilter):
@@ -56,6 +62,21 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
     readonly_fields = ["last_login", "date_joined", "is_active", "suspended_at"]
     actions = ["suspend", "unsuspend", "erase"]
+    # What grants rights: only a superuser may change these (see get_readonly_fields).
+    RIGHTS_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: User | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += [f for f in self.RIGHTS_FIELDS if f not in fields]
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+        # Another staff account (its email, its password through user_change_password) is a
+        # superuser's to change: changing either would let one staff member become another.
+        if obj is not None and obj.is_staff and obj.pk != request.user.pk and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         balance = CreditBalance.objects.filter(user=OuterRef("pk")).values("balance")[:1]
@@ -152,6 +173,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # tokens are made by their owner, who alone sees the secret
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.revoked_at is not None:
+            fields.append("revoked_at")  # a revoked token is never restored
+        return fields
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: object, change: bool) -> None:
+        # Through the service, which refuses to clear revoked_at even if a form were to try.
+        try:
+            api_token_update(token_id=obj.pk, name=obj.name, revoked_at=obj.revoked_at, actor=request.user)
+        except DomainError as exc:
+            raise PermissionDenied(exc.message) from exc
 
 
 @admin.register(DataExport)

@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 import stripe
@@ -99,6 +99,27 @@ def api_token_revoke(*, user: User, token_id: int) -> ApiToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         logger.info("api token revoked", extra={"user_id": user.pk, "token_prefix": token.prefix})
+    return token
+
+
+def api_token_update(*, token_id: int, name: str, revoked_at: datetime | None, actor: User) -> ApiToken:
+    """Staff's edit of a token (admin): its name, or revoking it. A revoked token stays revoked,
+    at the time it was revoked: its owner makes a new one instead."""
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
+        if token is None:
+            raise NotFound("No such token.")
+        if token.revoked_at is not None and revoked_at != token.revoked_at:
+            raise DomainError("A revoked token cannot be restored: its owner can make a new one.")
+        token.name = name.strip()[:60] or token.name
+        newly_revoked = token.revoked_at is None and revoked_at is not None
+        token.revoked_at = revoked_at
+        token.save(update_fields=["name", "revoked_at"])
+    if newly_revoked:
+        logger.info(
+            "api token revoked",
+            extra={"user_id": token.user_id, "token_prefix": token.prefix, "by": actor.pk},
+        )
     return token
 
 
@@ -438,6 +459,8 @@ def account_erase(*, user: User, actor: User | None = None) -> None:
     """
     if actor is not None and actor.pk == user.pk:
         raise DomainError("Use “Delete my account” on your own account page instead.")
+    if actor is not None and user.is_superuser and not actor.is_superuser:
+        raise DomainError("Only a superuser may erase a superuser's account.")
     user_id = user.pk
     _stripe_forget(user=user)
     with transaction.atomic():

@@ -10,13 +10,16 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja.throttling import UserRateThrottle
 
+from rekindle.net import ClientIpThrottleMixin
+
 RATE_LIMITED_MESSAGE = (
     "You have uploaded a lot of photos in a short time: please wait a little and try again."
 )
 
 
-class UploadThrottle(UserRateThrottle):
-    """Uploads per person (photos and presigned slots), on the shared cache."""
+class UploadThrottle(ClientIpThrottleMixin, UserRateThrottle):
+    """Uploads per person (photos and presigned slots), on the shared cache; per client address
+    for a request without a person (``rekindle.net.client_ip``)."""
 
     scope = "photo-upload"
 

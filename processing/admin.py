@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -209,7 +210,12 @@ class ReportAdmin(ReadOnlyAdmin):
         return request.user.is_staff and super().has_view_permission(request, obj)
 
     def has_moderate_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_staff and request.user.has_perm("processing.view_report")
+        # Dismissing or removing content changes the report: viewing the queue is not enough.
+        return request.user.is_staff and request.user.has_perm("processing.change_report")
+
+    def has_suspend_permission(self, request: HttpRequest) -> bool:
+        # Suspending also changes the owner's account, as on the People list.
+        return self.has_moderate_permission(request) and request.user.has_perm("accounts.change_user")
 
     # --- columns ------------------------------------------------------------------
 
@@ -298,7 +304,7 @@ class ReportAdmin(ReadOnlyAdmin):
     def remove_content(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
         run_each(self, request, queryset, lambda r: self._remove(request, r))
 
-    @admin.action(description="Suspend the owner (no sign-in, open jobs refunded)", permissions=["moderate"])
+    @admin.action(description="Suspend the owner (no sign-in, open jobs refunded)", permissions=["suspend"])
     def suspend_owner(self, request: HttpRequest, queryset: QuerySet[Report]) -> None:
         run_each(self, request, queryset.select_related("owner"), lambda r: self._suspend(request, r))
 
@@ -323,10 +329,15 @@ class ReportAdmin(ReadOnlyAdmin):
     # --- buttons on the report page ---------------------------------------------------------
 
     def get_urls(self) -> list[URLPattern]:
-        def button(name: str, act: Callable[[HttpRequest, Report], str], confirm: bool) -> URLPattern:
+        def button(
+            name: str,
+            act: Callable[[HttpRequest, Report], str],
+            confirm: bool,
+            allowed: Callable[[HttpRequest], bool],
+        ) -> URLPattern:
             def view(request: HttpRequest, report_id: int) -> HttpResponse:
-                if not self.has_moderate_permission(request):
-                    return HttpResponseRedirect(reverse("admin:index"))
+                if not allowed(request):
+                    raise PermissionDenied
                 report = get_object_or_404(Report.objects.select_related("owner"), pk=report_id)
                 if request.method == "GET" and confirm:
                     # What cannot be undone is shown, with its consequences, before it is done.
@@ -349,9 +360,9 @@ class ReportAdmin(ReadOnlyAdmin):
             )
 
         return [
-            button("dismiss", self._dismiss, confirm=False),
-            button("remove", self._remove, confirm=True),
-            button("suspend", self._suspend, confirm=True),
+            button("dismiss", self._dismiss, confirm=False, allowed=self.has_moderate_permission),
+            button("remove", self._remove, confirm=True, allowed=self.has_moderate_permission),
+            button("suspend", self._suspend, confirm=True, allowed=self.has_suspend_permission),
             *super().get_urls(),
         ]
 
@@ -363,6 +374,7 @@ class ReportAdmin(ReadOnlyAdmin):
             **(extra_context or {}),
             "is_open": report is not None and report.status == ReportStatus.OPEN,
             "may_moderate": self.has_moderate_permission(request),
+            "may_suspend": self.has_suspend_permission(request),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

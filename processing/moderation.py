@@ -236,6 +236,8 @@ def user_suspend(*, user: User, actor: User, reason: str = "", report_id: int | 
     """
     if user.pk == actor.pk:
         raise DomainError("You cannot suspend your own account.")
+    if user.is_superuser and not actor.is_superuser:
+        raise DomainError("Only a superuser may suspend a superuser.")
     with transaction.atomic():
         person = User.objects.select_for_update().get(pk=user.pk)
         report = _locked_open_report(report_id) if report_id is not None else None

@@ -42,6 +42,7 @@ from processing.services import job_cancel, job_create, pause_reason, spend_limi
 from processing.sharing import ShareGone, share_create, share_get_public, share_list_for_job, share_revoke
 from rekindle.charts import GREY, ORANGE, Series, stacked_bar_chart, swatch, usd
 from rekindle.exceptions import DomainError, NotFound, RateLimited
+from rekindle.net import ClientIpThrottleMixin
 
 KIND_HELP = {
     "restore": "Repairs scratches, dust, fading and noise.",
@@ -156,8 +157,9 @@ def share_revoke_view(request: HttpRequest, share_id: int) -> HttpResponse:
     return redirect(f"{reverse('processing:detail', args=[link.job_id])}#share")
 
 
-class ReportThrottle(SimpleRateThrottle):
-    """Reports per address, signed in or not, so nobody can flood the moderation queue."""
+class ReportThrottle(ClientIpThrottleMixin, SimpleRateThrottle):
+    """Reports per client address (``rekindle.net.client_ip``), signed in or not, so nobody can
+    flood the moderation queue."""
 
     scope = "report"
 

@@ -1,8 +1,14 @@
-"""Structured logs: a request id on every line, returned to the client as a header.
+"""Structured logs: a request id on every line, returned to the client as a header; nothing
+secret or personal on any line.
 
 The id comes from the incoming ``X-Request-ID`` when it looks sane (so a proxy's id carries
 through) or is made fresh. It lives in a context variable, so log lines written anywhere
 while handling the request carry it; Celery tasks set ``job_id`` the same way.
+
+``redact`` takes email addresses, share / hand-off / signed-media / password-reset tokens in
+paths, API tokens and secret query parameters out of a line. ``RedactFilter`` applies it to
+every record our handlers write (Django's "Not Found: /s/<token>/", django-axes, our own), and
+``RedactingGunicornLogger`` to gunicorn's access log, which prints request paths and referers.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable
 
 from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
+from gunicorn.glogging import Logger as GunicornLogger
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 job_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("job_id", default="-")
@@ -30,6 +37,69 @@ class ContextFilter(logging.Filter):
         record.request_id = request_id_var.get()
         record.job_id = job_id_var.get()
         return True
+
+
+REDACTED = "[redacted]"
+_REDACTIONS: list[tuple[re.Pattern[str], str]] = [
+    # Email addresses, also percent-encoded in a query string.
+    (re.compile(r"[\w.+-]+(?:@|%40)[\w-]+(?:\.[\w-]+)+", re.IGNORECASE), "[email]"),
+    # Password-reset links: /accounts/password/reset/<uidb64>/<token>/.
+    (re.compile(r"(/password/reset/)(?!sent/|complete/)[^/\s?#\"']+/[^/\s?#\"']+"), rf"\g<1>{REDACTED}"),
+    # Share pages /s/<token>/, phone hand-offs /h/<token>/ and signed media /media/s/<token>/.
+    (re.compile(r"(/[sh]/)[^/\s?#\"']+"), rf"\g<1>{REDACTED}"),
+    # Personal API tokens (rk_<prefix>_<secret>).
+    (re.compile(r"\brk_[A-Za-z0-9]+_[A-Za-z0-9_-]+"), f"rk_{REDACTED}"),
+    # Secrets in query strings (OAuth code/state, tokens, passwords).
+    (
+        re.compile(r"([?&](?:token|password|secret|key|code|state|email)=)[^&\s#\"']+", re.IGNORECASE),
+        rf"\g<1>{REDACTED}",
+    ),
+]
+
+
+def redact(text: str) -> str:
+    """The line with email addresses, tokens and secret parameters replaced."""
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+_RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class RedactFilter(logging.Filter):
+    """Redacts the message, its arguments and every ``extra`` field of every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        for name, value in list(record.__dict__.items()):
+            if name not in _RECORD_ATTRS:
+                setattr(record, name, _redact_value(value))
+        return True
+
+
+def _redact_value(value: object) -> object:
+    # Extras are shown as they are (numbers, lists, dicts in JSON) or as str() (a request
+    # object prints its path), so each kind is redacted in the shape the formatter will use.
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        return {key: _redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    return redact(str(value))
+
+
+class RedactingGunicornLogger(GunicornLogger):
+    """gunicorn's logger with every access-log field (request line, path, query, referer)
+    redacted; set in gunicorn.conf.py."""
+
+    def atoms(self, resp: object, req: object, environ: dict, request_time: object) -> dict:
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {key: redact(value) if isinstance(value, str) else value for key, value in atoms.items()}
 
 
 class RequestIdMiddleware:

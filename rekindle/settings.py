@@ -4,7 +4,8 @@ With no variables set, the service runs on its *embedded default*: SQLite and lo
 under ``var/``, Celery over kombu's filesystem transport, the local engine, console email.
 Each integration switches on from its own variables (``DATABASE_URL``, ``REDIS_URL``,
 ``AWS_STORAGE_BUCKET_NAME``, ``EMAIL_URL``, ``STRIPE_*``, ``AUTH0_*``, ``RUNPOD_*``).
-Production mode (``DEBUG`` off) refuses to start without a secret key and allowed hosts.
+Production mode (``DEBUG`` off, the default) refuses to start without a secret key and allowed
+hosts; ``make run`` and the tests set ``DEBUG=true``.
 """
 
 from __future__ import annotations
@@ -25,20 +26,31 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # --- Core -----------------------------------------------------------------------------
 
-# DEBUG is on for the embedded default (a person running `make run` on their laptop) and
-# must be switched off explicitly in production, where the guard below applies.
-DEBUG = env.bool("DEBUG", default=True)
+# DEBUG is off unless asked for: `make run` (scripts/run-embedded.sh) and the test suite
+# (pytest-env in pyproject.toml, the Makefile) set DEBUG=true; anything else gets production
+# mode and the guard below, so a forgotten variable never serves tracebacks.
+DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET = "insecure-embedded-default-key-do-not-use-in-production"  # noqa: S105
+# Keys anyone can read (our development key, the .env.example placeholder): never in production.
+_PUBLIC_SECRETS = {_DEV_SECRET, "change-me-to-a-long-random-string"}
 # The key signs sessions, share links and media URLs: production must supply its own.
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
 # Hosts this site answers for; in production a missing list is an error, not "*".
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 # Origins allowed to POST with a session (needed behind HTTPS proxies on other hostnames).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# How many proxies in front of the web process append to X-Forwarded-For (0: none, as under
+# `make run`; 1 behind one load balancer). Drives rekindle.net.client_ip, the one client address
+# used by login throttling, rate limits and reports; a wrong value makes limits forgeable.
+TRUSTED_PROXIES = env.int("TRUSTED_PROXIES", default=0)
+if TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXIES is a number of proxies: 0 or more.")
+# django-ninja's own throttles read the header the same way (ours call client_ip directly).
+NINJA_NUM_PROXIES = TRUSTED_PROXIES
 
 if not DEBUG:
-    if not SECRET_KEY or SECRET_KEY == _DEV_SECRET:
+    if not SECRET_KEY or SECRET_KEY in _PUBLIC_SECRETS:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
@@ -237,17 +249,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Login throttling through django-axes on the shared cache: five failures from one address
-# or for one account lock that address / account for 15 minutes.
+# Login throttling through django-axes on the shared cache: five failures for one account from
+# one address lock that account from that address for 15 minutes.
 AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+# Failures count per account *and* address together: a stranger elsewhere cannot lock a person
+# out, and a guesser is stopped for that account from their address. (Axes has one failure
+# limit for every key, so a separate per-address key would lock at the same count and make
+# the combination pointless; see docs/operations.md.)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
-# Behind a proxy the client address comes from X-Forwarded-For (set by our load balancer).
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# The client address the same way as every rate limit (TRUSTED_PROXIES, rekindle/net.py).
+AXES_CLIENT_IP_CALLABLE = "rekindle.net.client_ip"
+# Axes' log lines name the address and path, never the typed username (an email address).
+AXES_CLIENT_STR_CALLABLE = "rekindle.net.axes_client_str"
 
 # Password-reset links stay valid for one hour.
 PASSWORD_RESET_TIMEOUT = 60 * 60
@@ -379,7 +397,11 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "rekindle.logging.ContextFilter"}},
+    # "redact" keeps email addresses, tokens and secret parameters off every line (rekindle.logging).
+    "filters": {
+        "context": {"()": "rekindle.logging.ContextFilter"},
+        "redact": {"()": "rekindle.logging.RedactFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -389,7 +411,11 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "redact"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

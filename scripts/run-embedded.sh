@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
+# The embedded default is for a laptop: development mode unless DEBUG is set otherwise.
+export DEBUG=${DEBUG:-true}
 
 trap 'kill 0 2>/dev/null' EXIT INT TERM
 .venv/bin/celery -A rekindle worker --beat --queues priority,standard --concurrency 1 \
@@ -13,5 +15,5 @@ echo
 echo "  Rekindle is running at http://${HOST}:${PORT}/  (Ctrl-C to stop)"
 echo
 .venv/bin/gunicorn rekindle.wsgi --bind "${HOST}:${PORT}" --workers 2 --threads 4 \
-  --access-logfile - --timeout 120 &
+  --config gunicorn.conf.py --timeout 120 &
 wait -n

@@ -30,7 +30,10 @@ def _embedded_env(var_dir: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
     }
-    env.update({"REKINDLE_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "text"})
+    # As `make run` does: DEBUG defaults to off (production mode).
+    env.update(
+        {"REKINDLE_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "text", "DEBUG": "true"}
+    )
     return env
 
 
@@ -58,7 +61,9 @@ def embedded(tmp_path_factory) -> Iterator[tuple[str, dict[str, str], Path]]:
     port = _free_port()
     web = subprocess.Popen(
         [str(BIN / "gunicorn"), "rekindle.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", "4"],
+         "--workers", "2", "--threads", "4",
+         # gunicorn.conf.py (read from the cwd) logs access to stdout, a pipe nobody drains.
+         "--access-logfile", str(var_dir / "access.log")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     worker = subprocess.Popen(

@@ -9,7 +9,8 @@ IN_QUEUE / IN_PROGRESS and the EngineResult when it is COMPLETED, ``cancel(id)``
 Errors: timeouts, connection errors, 408/429/5xx → TransientEngineError (``resubmit`` False:
 poll the same id again later); TIMED_OUT, a FAILED job whose error is retryable, or a job
 RunPod no longer knows (404) → TransientEngineError with ``resubmit`` True; bad input,
-refused credentials, CANCELLED → PermanentEngineError; a result that is not an image or could
+refused credentials, CANCELLED, a result URL outside our storage and RunPod (or one that
+redirects) → PermanentEngineError; a result that is not an image or could
 not be aligned → processing.quality.QualityCheckFailed (handled like a failed quality check).
 """
 
@@ -18,7 +19,9 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -61,6 +64,7 @@ class RunPodEngine:
         base_url: str | None = None,
         request_timeout: float = 15.0,
         max_wait: float = 1800.0,
+        result_origins: Iterable[str] = (),
     ) -> None:
         if not api_key or not endpoint_id:
             raise PermanentEngineError(
@@ -77,6 +81,11 @@ class RunPodEngine:
         # Per instance, not runpod.endpoint_url_base: that global is read when the SDK client
         # is made and would make every endpoint in the process share one base URL.
         client.endpoint_url_base = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        # A result named by URL is fetched only from our storage or RunPod itself: a worker
+        # (or whoever answers as one) must not make this server fetch from anywhere else.
+        self.result_origins = frozenset(
+            origin for url in (client.endpoint_url_base, *result_origins) if (origin := _origin(url))
+        )
         # The SDK retries 408/429 up to five times with long sleeps, and only over http://.
         # Our Celery task owns retries (with backoff and jitter), so the SDK tries once, apart
         # from connection attempts that never reached the server.
@@ -95,6 +104,7 @@ class RunPodEngine:
             api_key=getattr(settings, "RUNPOD_API_KEY", ""),
             endpoint_id=getattr(settings, "RUNPOD_ENDPOINT_ID", ""),
             base_url=getattr(settings, "RUNPOD_ENDPOINT_BASE_URL", "") or None,
+            result_origins=storage_origins(),
         )
 
     # --- HTTP through the SDK ------------------------------------------------------------
@@ -292,8 +302,19 @@ class RunPodEngine:
         )
 
     def _download(self, url: str) -> bytes:
+        if _origin(url) not in self.result_origins:
+            logger.warning("engine result url refused", extra={"host": urlsplit(url).hostname or ""})
+            raise PermanentEngineError(
+                "The restoration service named a result we may not fetch.", code="engine_result_url_refused"
+            )
         try:
-            with requests.get(url, timeout=(10, 60), stream=True) as response:
+            # No redirects: a redirect could lead anywhere, and presigned storage URLs have none.
+            with requests.get(url, timeout=(10, 60), stream=True, allow_redirects=False) as response:
+                if response.is_redirect:
+                    raise PermanentEngineError(
+                        "The restoration service's result redirected elsewhere.",
+                        code="engine_result_url_refused",
+                    )
                 response.raise_for_status()
                 chunks, total = [], 0
                 for chunk in response.iter_content(chunk_size=1 << 16):
@@ -306,6 +327,38 @@ class RunPodEngine:
             raise TransientEngineError(
                 "The result could not be downloaded; we will try again.", code="engine_result_download"
             ) from exc
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URL, the port filled in; None for anything else."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname.lower(), port
+
+
+def storage_origins() -> list[str]:
+    """Where our storage's presigned result URLs point (settings.py's S3 or local files)."""
+    from django.conf import settings
+
+    if not settings.USE_S3:
+        return [settings.SITE_URL]
+    bucket = settings.AWS_STORAGE_BUCKET_NAME
+    if settings.AWS_S3_ENDPOINT_URL:
+        endpoint = urlsplit(settings.AWS_S3_ENDPOINT_URL)
+        # Path-style URLs use the endpoint; virtual-hosted ones put the bucket in front.
+        return [settings.AWS_S3_ENDPOINT_URL, f"{endpoint.scheme}://{bucket}.{endpoint.netloc}"]
+    region = settings.AWS_S3_REGION_NAME
+    return [
+        f"https://s3.{region}.amazonaws.com",
+        f"https://{bucket}.s3.{region}.amazonaws.com",
+        "https://s3.amazonaws.com",
+        f"https://{bucket}.s3.amazonaws.com",
+    ]
 
 
 def _retry_after(response: requests.Response | None) -> float | None:

@@ -45,22 +45,57 @@ def test_suspended_account_cannot_sign_in(client, user, password):
     assert "_auth_user_id" not in client.session
 
 
-def test_repeated_failures_for_one_account_lock_it_even_from_new_addresses(client, user, password, settings):
-    for attempt in range(settings.AXES_FAILURE_LIMIT):
-        _login(client, user.email, "wrong-password", ip=f"198.51.100.{attempt}")
-    # Now even the right password from a fresh address is refused, with a clear message.
-    response = _login(Client(), user.email, password, ip="192.0.2.77")
+def test_repeated_failures_lock_the_account_from_that_address_only(client, user, password, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _login(client, user.email, "wrong-password", ip="198.51.100.1")
+    # The right password from the guessing address is refused, with a clear message ...
+    response = _login(Client(), user.email, password, ip="198.51.100.1")
     assert response.status_code == 429
     assert "Too many sign-in attempts" in response.content.decode()
+    # ... but a stranger cannot lock the person out: from their own address they sign in.
+    assert _login(Client(), user.email, password, ip="192.0.2.77").status_code == 302
 
 
-def test_repeated_failures_from_one_address_lock_that_address(client, user, other_user, password, settings):
+def test_failures_from_many_addresses_do_not_lock_the_account(client, user, password, settings):
+    for attempt in range(settings.AXES_FAILURE_LIMIT * 2):
+        _login(client, user.email, "wrong-password", ip=f"198.51.100.{attempt}")
+    assert _login(Client(), user.email, password, ip="192.0.2.77").status_code == 302
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_lockout(user, password, settings):
+    settings.TRUSTED_PROXIES = 1
     for n in range(settings.AXES_FAILURE_LIMIT):
-        _login(client, f"guess{n}@example.com", "wrong-password", ip="203.0.113.9")
-    response = _login(Client(), other_user.email, password, ip="203.0.113.9")
+        Client().post(
+            reverse("accounts:login"),
+            {"username": user.email, "password": "wrong-password"},
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 203.0.113.5",  # the left part is the client's
+        )
+    response = Client().post(
+        reverse("accounts:login"),
+        {"username": user.email, "password": password},
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="192.0.2.200, 203.0.113.5",
+    )
     assert response.status_code == 429
-    # Another address is not affected.
-    assert _login(Client(), other_user.email, password, ip="203.0.113.10").status_code == 302
+
+
+def test_two_people_behind_a_trusted_proxy_are_counted_apart(user, password, settings):
+    settings.TRUSTED_PROXIES = 1
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        Client().post(
+            reverse("accounts:login"),
+            {"username": user.email, "password": "wrong-password"},
+            REMOTE_ADDR="10.0.0.1",
+            HTTP_X_FORWARDED_FOR="203.0.113.5",
+        )
+    response = Client().post(
+        reverse("accounts:login"),
+        {"username": user.email, "password": password},
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="203.0.113.6",
+    )
+    assert response.status_code == 302
 
 
 def test_a_success_before_the_limit_resets_the_count(client, user, password, settings):

@@ -47,8 +47,15 @@ def test_a_job_completes_and_returns_a_checked_image(
 
 
 def test_a_presigned_url_is_sent_instead_of_base64(
-    runpod_engine: RunPodEngine, runpod_server: LocalRunPod, request_: EngineRequest, file_server, png_of
+    runpod_server: LocalRunPod, request_: EngineRequest, file_server, png_of
 ) -> None:
+    # The file server stands in for our storage: results may be fetched from it.
+    runpod_engine = RunPodEngine(
+        api_key=API_KEY,
+        endpoint_id="local",
+        base_url=runpod_server.base_url,
+        result_origins=[file_server.url("/")],
+    )
     file_server.files["/photo.png"] = png_of(request_.image)
 
     external_id = runpod_engine.submit(

@@ -13,6 +13,14 @@ from rekindle.celery import app as celery_app
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fresh_storage_check():
+    """The storage check's outcome is kept for a while; each test starts without one."""
+    health.check_storage.forget()
+    yield
+    health.check_storage.forget()
+
+
 def test_healthz_answers(client):
     response = client.get("/healthz")
     assert response.status_code == 200
@@ -87,3 +95,36 @@ def test_log_lines_are_json_with_the_request_id(client, capsys):
     warning = next(line for line in lines if line["logger"] == "django.request")
     assert warning["request_id"] == "trace-12345678"
     assert warning["level"] == "WARNING"
+
+
+def test_readyz_writes_to_storage_at_most_once_per_interval(client, monkeypatch, _isolated_media):
+    probes = []
+
+    def probe() -> None:
+        probes.append(1)
+        health._probe_storage()  # the real write and delete
+
+    monkeypatch.setattr(health.check_storage, "check", probe)
+    for _ in range(5):
+        assert client.get("/readyz").json()["checks"]["storage"] == "ok"
+    assert len(probes) == 1
+    assert not [p for p in _isolated_media.rglob("*") if p.is_file()]  # nothing left behind
+    # Once the interval has passed, the next call checks again.
+    monkeypatch.setattr(health.check_storage, "ttl", 0.0)
+    client.get("/readyz")
+    assert len(probes) == 2
+
+
+def test_a_storage_failure_is_remembered_for_the_interval_too(client, monkeypatch):
+    calls = []
+
+    def failing() -> None:
+        calls.append(1)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(health.check_storage, "check", failing)
+    for _ in range(3):
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["failing"] == ["storage"]
+    assert len(calls) == 1

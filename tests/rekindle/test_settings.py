@@ -46,11 +46,36 @@ def test_production_refuses_to_start_without_essentials(tmp_path, missing, messa
     assert message in result.stderr
 
 
-def test_production_refuses_the_embedded_development_key(tmp_path):
-    env = {**PROD_ENV, "SECRET_KEY": "insecure-embedded-default-key-do-not-use-in-production"}
+@pytest.mark.parametrize(
+    "public_key",
+    [
+        "insecure-embedded-default-key-do-not-use-in-production",  # the development key
+        "change-me-to-a-long-random-string",  # the .env.example placeholder
+    ],
+)
+def test_production_refuses_a_secret_key_anyone_can_read(tmp_path, public_key):
+    env = {**PROD_ENV, "SECRET_KEY": public_key}
     result = _manage("check", env=env, tmp_path=tmp_path)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_the_key_written_in_env_example(tmp_path):
+    placeholder = next(
+        line.split("=", 1)[1]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.startswith("SECRET_KEY=")
+    )
+    result = _manage("check", env={**PROD_ENV, "SECRET_KEY": placeholder}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_without_debug_set_the_settings_are_production_mode(tmp_path):
+    # No variables at all: production mode, which refuses to start without a secret key.
+    result = _manage("check", env={}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off." in result.stderr
 
 
 def test_check_deploy_is_clean_in_production_mode(tmp_path):
@@ -59,6 +84,7 @@ def test_check_deploy_is_clean_in_production_mode(tmp_path):
     assert "no issues" in result.stdout
 
 
-def test_embedded_default_needs_no_variables(tmp_path):
-    result = _manage("check", env={}, tmp_path=tmp_path)
+def test_embedded_default_needs_only_debug(tmp_path):
+    # What `make run` sets (scripts/run-embedded.sh, the Makefile); nothing else is needed.
+    result = _manage("check", env={"DEBUG": "true"}, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
