@@ -7,7 +7,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
-RUN DEBUG=true python manage.py collectstatic --noinput
+# Production settings (DEBUG off) so the hashed, compressed files and their manifest are written;
+# the key and database here exist only for this build step.
+RUN DEBUG=false SECRET_KEY=collectstatic-only ALLOWED_HOSTS=build DATABASE_URL=sqlite:////tmp/build.sqlite3 \
+    python manage.py collectstatic --noinput
 RUN useradd --create-home rekindle && mkdir -p /app/var && chown rekindle /app/var
 USER rekindle
 EXPOSE 8000
