@@ -1,0 +1,2 @@
+def client_ip(request):
+    return request.META.get("REMOTE_ADDR", "")
