@@ -84,7 +84,10 @@ def associate_by_verified_email(
     user: User | None = None,
     **kwargs: Any,
 ) -> dict[str, Any] | None:
-    """Link a first-time social identity to the account with its email, if verified."""
+    """Link a first-time social identity to the account with its email, if verified.
+
+    An account whose own email was never confirmed is taken over first (see the module note).
+    """
     if user is not None:
         return None
     email = _email(details)
