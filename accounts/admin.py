@@ -17,6 +17,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from accounts.forms import AdminSetPasswordForm
 from accounts.models import ApiToken, DataExport, User
 from accounts.selectors import account_deletion_summary
 from accounts.services import account_erase, api_token_update
@@ -55,12 +56,13 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("name", "notify_by_email")}),
-        ("Status", {"fields": ("is_active", "suspended_at")}),
+        ("Status", {"fields": ("is_active", "suspended_at", "email_confirmed_at")}),
         ("Permissions", {"fields": ("is_staff", "is_superuser", "groups", "user_permissions")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
-    readonly_fields = ["last_login", "date_joined", "is_active", "suspended_at"]
+    readonly_fields = ["last_login", "date_joined", "is_active", "suspended_at", "email_confirmed_at"]
+    change_password_form = AdminSetPasswordForm
     actions = ["suspend", "unsuspend", "erase"]
     # What grants rights: only a superuser may change these (see get_readonly_fields).
     RIGHTS_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")

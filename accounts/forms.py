@@ -6,9 +6,10 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AdminPasswordChangeForm, AuthenticationForm
 
 from accounts.models import User
+from accounts.services import user_password_changed
 
 
 class SignUpForm(forms.Form):
@@ -112,3 +113,14 @@ class AccountDeleteForm(forms.Form):
             self.fields["confirm_email"].required = True
             self.fields["confirm_email"].help_text = f"Type {user.email}"
             self.fields["confirm_email"].widget.attrs["autocomplete"] = "off"
+
+
+class AdminSetPasswordForm(AdminPasswordChangeForm):
+    """The admin's "Change password" page: the same consequences as the person changing it
+    (every API token revoked; other sessions end because the password hash changed)."""
+
+    def save(self, commit: bool = True) -> User:
+        user = super().save(commit=commit)
+        if commit:
+            user_password_changed(user=user)
+        return user

@@ -4,7 +4,12 @@ An existing account is linked only when the provider says the email is verified,
 anyone who can register that address at the provider would take the account over. For the
 same reason a new account is made only for a verified address: an unverified one would let
 someone squat on another person's email here. New accounts are made through
-``user_signup`` like every other account.
+``user_signup`` like every other account, already confirmed (the provider vouched).
+
+An existing password account whose address was never confirmed proves nothing about who
+made it: someone may have signed up with another person's email before its owner arrived.
+The provider-verified owner takes it over (``user_email_takeover``): the password stops
+working, its tokens and sessions end, and the account is linked to the owner.
 
 Refusals raise ``SignInRefused``, whose text is written for the person: social-auth's
 exception middleware puts it in a message on the sign-in page (``SOCIAL_AUTH_LOGIN_ERROR_URL``).
@@ -17,7 +22,7 @@ from typing import Any
 from social_core.exceptions import AuthPolicyError
 
 from accounts.models import User
-from accounts.services import EmailTaken, user_signup
+from accounts.services import EmailTaken, user_email_takeover, user_signup
 
 
 class SignInRefused(AuthPolicyError):
@@ -79,7 +84,10 @@ def associate_by_verified_email(
     user: User | None = None,
     **kwargs: Any,
 ) -> dict[str, Any] | None:
-    """Link a first-time social identity to the account with its email, if verified."""
+    """Link a first-time social identity to the account with its email, if verified.
+
+    An account whose own email was never confirmed is taken over first (see the module note).
+    """
     if user is not None:
         return None
     email = _email(details)
@@ -90,6 +98,10 @@ def associate_by_verified_email(
         return None
     if not _email_verified(details, response or {}):
         raise _refuse_unverified_email(backend)
+    if not existing.is_active:
+        return {"user": existing, "is_new": False}  # refuse_suspended says why, and changes nothing
+    if not existing.email_confirmed:
+        existing = user_email_takeover(user=existing)
     return {"user": existing, "is_new": False}
 
 
@@ -120,7 +132,9 @@ def create_user(
     if not _email_verified(details, response or {}):
         raise _refuse_unverified_email(backend)
     try:
-        new_user = user_signup(email=email, password=None, name=(details.get("fullname") or "")[:150])
+        new_user = user_signup(
+            email=email, password=None, name=(details.get("fullname") or "")[:150], email_confirmed=True
+        )
     except EmailTaken as exc:
         # Someone signed up with this address between our lookup and now.
         raise SignInRefused(backend, exc.message, code="email_in_use") from exc

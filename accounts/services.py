@@ -1,4 +1,11 @@
-"""Account writes: sign-up, personal API tokens, preferences, and the GDPR pair.
+"""Account writes: sign-up, email confirmation, personal API tokens, preferences, and the GDPR pair.
+
+Sign-up signs the person in at once but proves nothing: until the address is confirmed
+(``email_confirm`` with the emailed link, a password reset, or a provider that vouches for
+it) the account cannot make API tokens or start jobs, and has no free credits; confirming
+grants them, once. A password change or reset revokes every API token
+(``user_password_changed``); other sessions end because the password hash they were
+signed in with changed.
 
 "Download my data" (``data_export_request`` / ``data_export_build``) zips the person's photos,
 results and records into one file offered through a signed, expiring link for
@@ -26,9 +33,13 @@ import stripe
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.core import signing
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from djstripe.models import Customer
 
@@ -43,7 +54,7 @@ from photos.storage import storage_key
 from processing.models import Job, JobStatus
 from processing.services import job_cancel_open_for_user
 from rekindle.celery import queue_for_tier
-from rekindle.exceptions import DomainError, NotFound, RateLimited
+from rekindle.exceptions import DomainError, EmailUnconfirmed, NotFound, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -56,25 +67,191 @@ class EmailTaken(DomainError):
     status = 409
 
 
-def user_signup(*, email: str, password: str | None, name: str = "") -> User:
-    """Create an account. Every way in (form, social login, admin script) goes through here."""
+def user_signup(*, email: str, password: str | None, name: str = "", email_confirmed: bool = False) -> User:
+    """Create an account. Every way in (form, social login, admin script) goes through here.
+
+    ``email_confirmed`` is for callers that already know the address is the person's (a
+    provider that verified it, the local demo account); everyone else confirms by email.
+    """
     email = User.objects.normalize_email(email).strip().lower()
     try:
         with transaction.atomic():
             if User.objects.filter(email__iexact=email).exists():
                 raise EmailTaken("An account with this email already exists. Sign in or reset your password.")
-            user = User.objects.create_user(email=email, password=password, name=name)
+            user = User.objects.create_user(
+                email=email,
+                password=password,
+                name=name,
+                email_confirmed_at=timezone.now() if email_confirmed else None,
+            )
             if password is None:
                 user.set_unusable_password()
                 user.save(update_fields=["password"])
-            # Every account starts with its first Free month of credits.
-            credits_grant_free_month(user=user)
+            # The first Free month of credits comes with a proven address: now, or on confirming.
+            if email_confirmed:
+                credits_grant_free_month(user=user)
     except IntegrityError as exc:  # a concurrent sign-up with the same address won the race
         raise EmailTaken(
             "An account with this email already exists. Sign in or reset your password."
         ) from exc
-    logger.info("user signed up", extra={"user_id": user.pk})
+    logger.info("user signed up", extra={"user_id": user.pk, "email_confirmed": email_confirmed})
     return user
+
+
+# --- Email confirmation ------------------------------------------------------------------
+
+# A TimestampSigner link tells a forged link from a genuine but old one, so an expired link
+# gets its own message and a way to send a new one. It names the address it was sent to: it
+# stops working if the account's email changes. Confirming is once; a second click is told so.
+EMAIL_CONFIRM_SALT = "accounts.email-confirm"
+
+
+class ConfirmationLinkInvalid(DomainError):
+    code = "confirmation_link_invalid"
+    status = 400
+
+
+class ConfirmationLinkExpired(DomainError):
+    code = "confirmation_link_expired"
+    status = 410
+
+
+class AlreadyConfirmed(DomainError):
+    code = "already_confirmed"
+    status = 409
+
+
+def _confirm_signer() -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=EMAIL_CONFIRM_SALT)
+
+
+def email_confirmation_token(*, user: User) -> str:
+    return _confirm_signer().sign_object({"user": user.pk, "email": user.email.lower()})
+
+
+def email_confirmation_send(*, user: User) -> None:
+    """Email the person a link that proves the address is theirs (nothing if it is proven)."""
+    if user.email_confirmed:
+        return
+    path = reverse("accounts:email_confirm", args=[email_confirmation_token(user=user)])
+    days = max(1, settings.EMAIL_CONFIRMATION_MAX_AGE // (24 * 60 * 60))
+    context = {"email": user.email, "url": f"{settings.SITE_URL}{path}", "days": days}
+    send_mail(
+        "Confirm your email address for Rekindle",
+        render_to_string("accounts/email/email_confirm.txt", context),
+        None,
+        [user.email],
+    )
+    logger.info("email confirmation sent", extra={"user_id": user.pk})
+
+
+def email_confirmation_resend(*, user: User) -> None:
+    if user.email_confirmed:
+        raise AlreadyConfirmed("Your email address is already confirmed.")
+    email_confirmation_send(user=user)
+
+
+def _link_user(data: Any) -> User | None:
+    if not isinstance(data, dict):
+        return None
+    return User.objects.filter(pk=data.get("user"), email__iexact=data.get("email") or "").first()
+
+
+def email_confirmation_user(*, token: str) -> User:
+    """The account a confirmation link is for, or a domain error saying what is wrong with it.
+
+    A genuine link past its age still counts for an account that is confirmed already, so a
+    late second click reads "already confirmed" rather than "expired".
+    """
+    invalid = ConfirmationLinkInvalid(
+        "This confirmation link doesn't work: it may be incomplete (copy the whole link from the "
+        "email) or for an address the account no longer uses."
+    )
+    signer = _confirm_signer()
+    try:
+        user = _link_user(signer.unsign_object(token, max_age=settings.EMAIL_CONFIRMATION_MAX_AGE))
+    except signing.SignatureExpired:
+        user = _link_user(signer.unsign_object(token))
+        if user is not None and user.email_confirmed:
+            return user
+        raise ConfirmationLinkExpired(
+            "This confirmation link has expired. Sign in and send yourself a new one."
+        ) from None
+    except signing.BadSignature:
+        raise invalid from None
+    if user is None:
+        raise invalid
+    return user
+
+
+def user_email_confirm(*, user: User) -> bool:
+    """Mark the address proven; the first time, grant the Free month's credits. True if new.
+
+    The row lock makes two clicks (or a click and a reset) grant once; the ledger's
+    idempotency key for the month would refuse a second grant anyway.
+    """
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.email_confirmed_at is not None:
+            user.email_confirmed_at = locked.email_confirmed_at
+            return False
+        locked.email_confirmed_at = timezone.now()
+        locked.save(update_fields=["email_confirmed_at"])
+        credits_grant_free_month(user=locked)
+    user.email_confirmed_at = locked.email_confirmed_at
+    logger.info("email confirmed", extra={"user_id": user.pk})
+    return True
+
+
+def email_confirm(*, token: str) -> tuple[User, bool]:
+    """Confirm the address a link was sent to. Returns the account and whether it was new."""
+    user = email_confirmation_user(token=token)
+    return user, user_email_confirm(user=user)
+
+
+# --- Passwords and takeovers -------------------------------------------------------------
+
+
+def _api_tokens_revoke_all(user: User) -> int:
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def user_password_changed(*, user: User, by_reset: bool = False) -> int:
+    """After the password changed (page, reset link, admin): every API token stops working.
+
+    Other sessions end by themselves: Django checks each session's copy of the password hash
+    on every request. A reset also confirms the address, since the link went there. Returns
+    how many tokens were revoked.
+    """
+    revoked = _api_tokens_revoke_all(user)
+    if by_reset:
+        user_email_confirm(user=user)
+    logger.info(
+        "password changed", extra={"user_id": user.pk, "tokens_revoked": revoked, "by_reset": by_reset}
+    )
+    return revoked
+
+
+def user_email_takeover(*, user: User) -> User:
+    """Hand an unconfirmed account to the person a provider says owns its address.
+
+    Whoever set the password never proved the address, so they lose the account: the
+    password becomes unusable (which ends their sessions), their tokens are revoked, and the
+    address counts as confirmed. An account that is already confirmed is left as it is.
+    """
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.email_confirmed_at is not None:
+            return locked
+        locked.set_unusable_password()
+        locked.save(update_fields=["password"])
+        revoked = _api_tokens_revoke_all(locked)
+        user_email_confirm(user=locked)
+    logger.warning(
+        "unconfirmed account taken over by its address's verified owner",
+        extra={"user_id": locked.pk, "tokens_revoked": revoked},
+    )
+    return locked
 
 
 def _hash_secret(secret: str) -> str:
@@ -83,6 +260,11 @@ def _hash_secret(secret: str) -> str:
 
 def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """Make a token and return it with its raw value, which is never shown again."""
+    if not user.email_confirmed:
+        raise EmailUnconfirmed(
+            "Confirm your email address before making API tokens: open the link we emailed you, "
+            "or send a new one from the top of this page."
+        )
     name = name.strip()[:60] or "API token"
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)

@@ -19,6 +19,8 @@ urlpatterns = [
     path(
         "password/reset/complete/", views.PasswordResetCompleteView.as_view(), name="password_reset_complete"
     ),
+    path("confirm-email/resend/", views.email_confirm_resend_view, name="email_confirm_resend"),
+    path("confirm-email/<str:token>/", views.email_confirm_view, name="email_confirm"),
     path("", views.account, name="account"),
     path("tokens/", views.api_token_create_view, name="api_token_create"),
     path("tokens/<int:token_id>/revoke/", views.api_token_revoke_view, name="api_token_revoke"),

@@ -237,6 +237,9 @@ def _free_grant_key(user_id: int, period_start: date) -> str:
 
 def credits_grant_free_month(*, user: User, today: date | None = None) -> CreditTransaction | None:
     """The Free plan's 3 credits for the current monthly period, once per (user, period)."""
+    # Free credits wait for a proven address, so scripted sign-ups cannot drain the free tier.
+    if not user.email_confirmed:
+        return None
     # A subscriber gets the plan's credits, not Free ones (also while a payment is outstanding).
     if Membership.objects.filter(user=user, status__in=OPEN_STATUSES).exists():
         return None
@@ -268,7 +271,11 @@ def credits_grant_free_months_due(*, today: date | None = None) -> int:
         ).values_list("idempotency_key", flat=True)
     )
     subscribers = Membership.objects.filter(status__in=OPEN_STATUSES).values("user_id")
-    free_users = User.objects.filter(is_active=True).exclude(pk__in=subscribers).only("pk", "date_joined")
+    free_users = (
+        User.objects.filter(is_active=True, email_confirmed_at__isnull=False)
+        .exclude(pk__in=subscribers)
+        .only("pk", "date_joined", "email_confirmed_at")
+    )
     for user in free_users.iterator():
         start = free_period_start(timezone.localdate(user.date_joined), today)
         if _free_grant_key(user.pk, start) in recent:

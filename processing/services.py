@@ -48,7 +48,7 @@ from processing.engines.codec import expected_size
 from processing.models import FINAL_STATUSES, OFFERED_KINDS, TRANSITIONS, Job, JobKind, JobStatus, SpendLimit
 from processing.quality import QualityCheckFailed, quality_check
 from rekindle.celery import queue_for_tier
-from rekindle.exceptions import DomainError, InvalidTransition, NotFound
+from rekindle.exceptions import DomainError, EmailUnconfirmed, InvalidTransition, NotFound
 from rekindle.logging import job_id_var
 
 logger = logging.getLogger(__name__)
@@ -108,6 +108,9 @@ def job_create(*, user: User, photo_id: int, kind: str, hints: str | None = None
     """Charge the price and queue the job, atomically; the task is sent after commit."""
     if not user.is_active:
         raise AccountSuspended("This account is suspended, so it cannot start new jobs.")
+    if not user.email_confirmed:
+        # Until the address is proven, an account is anybody's: no GPU time on it.
+        raise EmailUnconfirmed()
     if kind not in OFFERED_KINDS:
         offered = ", ".join(k.value for k in OFFERED_KINDS)
         raise UnknownKind(f"Unknown kind “{kind}”. Choose one of: {offered}.", offered=offered)

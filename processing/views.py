@@ -41,7 +41,7 @@ from processing.selectors import (
 from processing.services import job_cancel, job_create, pause_reason, spend_limit_for, spend_limit_set
 from processing.sharing import ShareGone, share_create, share_get_public, share_list_for_job, share_revoke
 from rekindle.charts import GREY, ORANGE, Series, stacked_bar_chart, swatch, usd
-from rekindle.exceptions import DomainError, NotFound, RateLimited
+from rekindle.exceptions import DomainError, EmailUnconfirmed, NotFound, RateLimited
 from rekindle.net import ClientIpThrottleMixin
 
 KIND_HELP = {
@@ -94,6 +94,8 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
         "short_of_credits": any(not o["affordable"] for o in options),
         "engine_label": ENGINE_LABELS.get(_engine_name(), ""),
         "error": error,
+        # Said before the person picks anything, not only after a refused POST.
+        "unconfirmed": "" if request.user.email_confirmed or error else EmailUnconfirmed().message,
     }
     return render(request, "processing/job_new.html", context, status=400 if error else 200)
 

@@ -43,3 +43,18 @@ class InvalidTransition(DomainError):
 class RateLimited(DomainError):
     code = "rate_limited"
     status = 429
+
+
+class EmailUnconfirmed(DomainError):
+    """Starting jobs and making API tokens wait until the person proved the email is theirs."""
+
+    code = "email_unconfirmed"
+    status = 403
+
+    def __init__(self, message: str = "", **details: Any) -> None:
+        super().__init__(
+            message
+            or "Confirm your email address first: open the link we emailed you, or send a new one "
+            "from your account page. Confirming also gives you your free credits.",
+            **details,
+        )

@@ -269,6 +269,17 @@ AXES_CLIENT_STR_CALLABLE = "rekindle.net.axes_client_str"
 
 # Password-reset links stay valid for one hour.
 PASSWORD_RESET_TIMEOUT = 60 * 60
+# Email confirmation links (sent at sign-up) stay valid for 3 days: long enough for a weekend
+# away, short enough that an old message is not a standing key. A new one can be sent.
+EMAIL_CONFIRMATION_MAX_AGE = env.int("EMAIL_CONFIRMATION_MAX_AGE", default=3 * 24 * 60 * 60)
+# Sign-up and password-reset POSTs per client address and per target email, so scripts can
+# neither mass-create accounts nor flood someone's inbox; over the limit is a 429 page.
+SIGNUP_RATE_PER_ADDRESS = env.str("SIGNUP_RATE_PER_ADDRESS", default="10/h")
+SIGNUP_RATE_PER_EMAIL = env.str("SIGNUP_RATE_PER_EMAIL", default="3/h")
+PASSWORD_RESET_RATE_PER_ADDRESS = env.str("PASSWORD_RESET_RATE_PER_ADDRESS", default="10/h")
+PASSWORD_RESET_RATE_PER_EMAIL = env.str("PASSWORD_RESET_RATE_PER_EMAIL", default="3/h")
+# "Send the confirmation email again", per account: enough for a typo'd spam filter, not a flood.
+EMAIL_CONFIRMATION_RESEND_RATE = env.str("EMAIL_CONFIRMATION_RESEND_RATE", default="3/h")
 
 # --- Email ----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from accounts.models import User
 pytestmark = pytest.mark.django_db
 
 
-def test_signup_creates_account_and_signs_in(client):
+def test_signup_creates_an_unconfirmed_account_and_signs_in(client):
     response = client.post(
         reverse("accounts:signup"),
         {"email": "Ada@Example.com", "password1": "a-long-pass-phrase", "password2": "a-long-pass-phrase"},
@@ -19,6 +19,7 @@ def test_signup_creates_account_and_signs_in(client):
     user = User.objects.get()
     assert user.email == "ada@example.com"
     assert user.check_password("a-long-pass-phrase")
+    assert user.email_confirmed_at is None  # until the emailed link is used
     assert client.get(reverse("accounts:account")).status_code == 200
 
 

@@ -25,9 +25,10 @@ from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
 
 from accounts import pipeline
-from accounts.models import User
+from accounts.models import ApiToken, User
 from accounts.pipeline import SignInRefused
 from accounts.services import user_signup
+from credits.selectors import credit_balance
 from tests.accounts.oidc_provider import LocalOIDCProvider, Tamper
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -155,9 +156,14 @@ def test_first_auth0_sign_in_creates_an_account_through_user_signup_and_signs_in
     assert response.status_code == 302
     assert response["Location"] == reverse("home")
     user = User.objects.get(email="ada.lovelace@example.com")
-    signup_spy.assert_called_once_with(email="ada.lovelace@example.com", password=None, name="Ada Lovelace")
+    signup_spy.assert_called_once_with(
+        email="ada.lovelace@example.com", password=None, name="Ada Lovelace", email_confirmed=True
+    )
     assert user.name == "Ada Lovelace"
     assert not user.has_usable_password()  # nobody can guess a password into a social account
+    # The provider vouched for the address: confirmed at once, with the free credits.
+    assert user.email_confirmed_at is not None
+    assert credit_balance(user=user) == 3
     assert _signed_in_user_id(client) == str(user.pk)
     assert client.get(reverse("accounts:account")).status_code == 200
     social = UserSocialAuth.objects.get(provider="auth0", uid="auth0|ada-1")
@@ -207,6 +213,51 @@ def test_verified_email_links_the_existing_password_account(auth0, signup_spy):
     assert existing.check_password(DEFAULT_PASSWORD)  # the password still works too
 
 
+def test_verified_owner_takes_over_an_unconfirmed_password_account_with_their_address(auth0, signup_spy):
+    # given: someone signed up with Ada's address and a password, and never confirmed it
+    squatter = Client()
+    squatter.post(
+        reverse("accounts:signup"),
+        {"email": "ada@example.com", "password1": "squatters-phrase-1", "password2": "squatters-phrase-1"},
+    )
+    squatted = User.objects.get(email="ada@example.com")
+    assert squatter.get(reverse("accounts:account")).status_code == 200
+
+    # when: Ada signs in with Auth0, which verified that address
+    owner = Client()
+    auth0.sign_in_as(sub="auth0|ada-12", email="ada@example.com", email_verified=True, name="Ada")
+    response = sign_in_with_auth0(owner, auth0)
+
+    # then: Ada has the account; the password and the squatter's session no longer work
+    assert response.status_code == 302
+    assert _signed_in_user_id(owner) == str(squatted.pk)
+    assert UserSocialAuth.objects.get(provider="auth0", uid="auth0|ada-12").user == squatted
+    signup_spy.assert_not_called()
+    squatted.refresh_from_db()
+    assert not squatted.has_usable_password()
+    assert squatted.email_confirmed_at is not None
+    assert credit_balance(user=squatted) == 3
+    assert squatter.get(reverse("accounts:account")).status_code == 302
+    retry = Client().post(
+        reverse("accounts:login"), {"username": "ada@example.com", "password": "squatters-phrase-1"}
+    )
+    assert retry.status_code == 200
+    assert "don't match an account" in _page_text(retry)
+
+
+def test_unverified_email_never_takes_over_an_unconfirmed_account(auth0):
+    existing = UserFactory(email="joan@example.com", email_confirmed=False)
+    client = Client()
+    auth0.sign_in_as(sub="auth0|mallory-13", email="joan@example.com", email_verified=False)
+
+    response = sign_in_with_auth0(client, auth0)
+
+    _assert_refused_on_sign_in_page(client, response, "your email address there isn't verified yet")
+    existing.refresh_from_db()
+    assert existing.check_password(DEFAULT_PASSWORD)
+    assert existing.email_confirmed_at is None
+
+
 def test_unverified_email_is_refused_and_never_links_the_existing_account(auth0, signup_spy):
     existing = UserFactory(email="hedy@example.com")
     client = Client()
@@ -243,8 +294,9 @@ def test_identity_without_an_email_is_refused_with_a_reason(auth0):
     assert not UserSocialAuth.objects.exists()
 
 
-def test_suspended_account_is_neither_linked_nor_signed_in(auth0):
-    UserFactory(email="suspended@example.com", is_active=False)
+@pytest.mark.parametrize("confirmed", [True, False])
+def test_suspended_account_is_neither_linked_nor_signed_in(auth0, confirmed):
+    suspended = UserFactory(email="suspended@example.com", is_active=False, email_confirmed=confirmed)
     client = Client()
     auth0.sign_in_as(sub="auth0|susp-7", email="suspended@example.com", email_verified=True)
 
@@ -252,6 +304,8 @@ def test_suspended_account_is_neither_linked_nor_signed_in(auth0):
 
     _assert_refused_on_sign_in_page(client, response, "This account is suspended")
     assert not UserSocialAuth.objects.exists()
+    suspended.refresh_from_db()
+    assert suspended.check_password(DEFAULT_PASSWORD)  # nothing was taken over either
 
 
 # --- Tokens that must not be believed ----------------------------------------------------
@@ -342,6 +396,21 @@ def test_associate_by_verified_email_links_when_the_provider_vouches(backend, us
         backend, details={"email": user.email.upper(), **details}, response=response
     )
     assert result == {"user": user, "is_new": False}
+
+
+def test_associate_by_verified_email_takes_over_an_unconfirmed_account(backend):
+    unconfirmed = UserFactory(email_confirmed=False)
+    ApiToken.objects.create(user=unconfirmed, name="old", prefix="abcdefabcdef", secret_hash="0" * 64)
+
+    result = pipeline.associate_by_verified_email(
+        backend, details={"email": unconfirmed.email, "email_verified": True}, response={}
+    )
+
+    assert result == {"user": unconfirmed, "is_new": False}
+    unconfirmed.refresh_from_db()
+    assert not unconfirmed.has_usable_password()
+    assert unconfirmed.email_confirmed_at is not None
+    assert ApiToken.objects.get(user=unconfirmed).revoked_at is not None
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ it bypass the Content Security Policy, since the policy rightly refuses injected
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 PHONE = {"width": 360, "height": 740}
+CONFIRM_LINK = re.compile(r"https?://[^/\s]+(/accounts/confirm-email/[^/\s]+/)")
 DESKTOP = {"width": 1280, "height": 800}
 
 
@@ -84,10 +86,30 @@ def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical"
     ]
 
 
-def sign_up(page: Page, base_url: str, email: str, password: str = "a-long-pass-phrase") -> None:
+def sign_up(
+    page: Page, base_url: str, email: str, password: str = "a-long-pass-phrase", *, confirm: bool = True
+) -> None:
+    """Sign up through the form and, unless told not to, confirm the address from the email."""
     page.goto(f"{base_url}/accounts/signup/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_label("Repeat password").fill(password)
     page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(f"{base_url}/")
+    if confirm:
+        confirm_email(page, base_url, email)
+
+
+def confirm_email(page: Page, base_url: str, email: str) -> None:
+    """Open the emailed confirmation link and press its button, as the person would.
+
+    The live server runs in this process with Django's test mail backend, so the message
+    it sent is in ``django.core.mail.outbox``.
+    """
+    from django.core import mail
+
+    body = next(m.body for m in reversed(mail.outbox) if m.to == [email] and "Confirm" in m.subject)
+    path = CONFIRM_LINK.search(body).group(1)
+    page.goto(f"{base_url}{path}")
+    page.get_by_role("button", name="Confirm my email").click()
     page.wait_for_url(f"{base_url}/")

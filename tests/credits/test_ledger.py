@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import date
 
@@ -33,7 +34,7 @@ def _ledger_sum(user) -> int:
 
 
 @pytest.mark.django_db
-def test_a_new_account_starts_with_three_free_credits(client):
+def test_a_new_account_gets_three_free_credits_once_its_email_is_confirmed(client, mailoutbox):
     client.post(
         "/accounts/signup/",
         {"email": "new@example.com", "password1": "a-long-pass-phrase", "password2": "a-long-pass-phrase"},
@@ -41,6 +42,9 @@ def test_a_new_account_starts_with_three_free_credits(client):
     from accounts.models import User
 
     user = User.objects.get(email="new@example.com")
+    assert credit_balance(user=user) == 0
+    link = re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^/\s]+/)", mailoutbox[0].body).group(1)
+    client.post(link)
     assert credit_balance(user=user) == 3
     assert CreditTransaction.objects.get(user=user).kind == "grant"
 

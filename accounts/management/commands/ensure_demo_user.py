@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from accounts.services import user_signup
+from accounts.services import user_email_confirm, user_signup
 
 DEMO_EMAIL = "demo@rekindle.local"
 DEMO_PASSWORD = "rekindle-demo-photos"  # noqa: S105 -- printed by `make run`, local only
@@ -23,9 +23,11 @@ class Command(BaseCommand):
             raise CommandError("The demo account is for local use only (DEBUG is off).")
         user = User.objects.filter(email__iexact=DEMO_EMAIL).first()
         if user is None:
-            user = user_signup(email=DEMO_EMAIL, password=DEMO_PASSWORD, name="Demo")
+            # Confirmed at once: nobody reads the demo address's mail, and it should work at once.
+            user = user_signup(email=DEMO_EMAIL, password=DEMO_PASSWORD, name="Demo", email_confirmed=True)
         else:
             user.set_password(DEMO_PASSWORD)
             user.is_active = True
             user.save(update_fields=["password", "is_active"])
+            user_email_confirm(user=user)
         self.stdout.write(f"Demo account: {DEMO_EMAIL} / {DEMO_PASSWORD}")

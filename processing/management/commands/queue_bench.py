@@ -37,6 +37,7 @@ import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 from PIL import Image
 
 from accounts.models import User
@@ -158,7 +159,12 @@ class Command(BaseCommand):
 
     def make_user(self, jpeg: bytes, *, paid: bool, jobs: int) -> tuple[User, Photo]:
         """A throwaway user with credits for ``jobs`` jobs and one ready photo."""
-        user = User.objects.create_user(email=f"bench-{uuid.uuid4()}@example.invalid", notify_by_email=False)
+        # Confirmed, as only confirmed accounts may start jobs.
+        user = User.objects.create_user(
+            email=f"bench-{uuid.uuid4()}@example.invalid",
+            notify_by_email=False,
+            email_confirmed_at=timezone.now(),
+        )
         self.user_ids.append(user.pk)
         credits_grant(
             user=user,
