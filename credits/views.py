@@ -95,7 +95,9 @@ def _to_stripe(request: HttpRequest, url: str, *, origin_setting: str) -> HttpRe
         logger.error(
             "stripe url on an unexpected origin", extra={"origin": parts.netloc, "setting": origin_setting}
         )
-        messages.error(request, "Payments are unavailable right now. Nothing was charged; please try again later.")
+        messages.error(
+            request, "Payments are unavailable right now. Nothing was charged; please try again later."
+        )
         return redirect("credits:page")
     response = HttpResponseRedirect(url)
     response.status_code = 303

@@ -103,7 +103,9 @@ def test_manage_plan_lands_on_the_billing_portal(
     from credits.billing import stripe_customer_for_user
 
     stripe_customer_for_user(user=user)
-    Membership.objects.create(user=user, plan="cherish", status="active", stripe_subscription_id="sub_browser")
+    Membership.objects.create(
+        user=user, plan="cherish", status="active", stripe_subscription_id="sub_browser"
+    )
     page, console = _signed_in_page(browser, base_url, user)
     page.goto(f"{base_url}/credits/")
 
