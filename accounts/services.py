@@ -354,7 +354,8 @@ jobs.json           Each job: its id, the photo it used, the kind (restore, colo
                     status, credits charged, times, any error, and the share links you made.
                     "result" names its picture in results/.
 ledger.json         Every change to your credits, oldest first: date, kind (grant, top-up,
-                    charge, refund, forfeit, adjustment), amount, balance after, and reason.
+                    charge, refund, forfeit, adjustment, clawback of a refunded payment),
+                    amount, balance after, and reason.
 
 Times are ISO 8601 in UTC. Payments themselves are handled by Stripe; your receipts are in the
 emails Stripe sent you.
