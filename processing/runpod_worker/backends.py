@@ -199,10 +199,11 @@ class QwenBackend:
         return time.perf_counter() - started
 
 
-def load_backend(name: str) -> Backend:
-    """The backend called ``name`` ("qwen" or "local"), loaded and ready."""
+def load_backend(name: str, *, settings: PipelineSettings | None = None) -> Backend:
+    """The backend called ``name`` ("qwen" or "local"), loaded and ready; the qwen one with
+    ``settings`` (default: from the environment)."""
     if name == "qwen":
-        return QwenBackend()
+        return QwenBackend(settings)
     if name == "local":
         return LocalBackend()
     raise ValueError(f"REKINDLE_MODEL_BACKEND must be 'qwen' or 'local', not {name!r}")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 CORPUS = [
     "Describe the key features of the input image (color, shape, size, texture, objects, background), then "
     "explain how the user's text instruction should alter or modify the image. Generate a new image "
@@ -171,3 +173,41 @@ def save_lora(folder: Path, *, rank: int = 4) -> Path:
         folder, transformer_lora_layers=get_peft_model_state_dict(transformer), safe_serialization=True
     )
     return folder
+
+
+# --- fixtures (import them into the test modules that use them) ---------------------------
+
+# Small outputs keep a tiny-model call around a second on two shared cores: 96×64 for a 3:2
+# photo, and the pipeline's VAE and condition copies shrink with it.
+TEST_PIXELS = 96 * 64
+TEST_STEPS = 4
+
+
+def worker_env(model: Path, **more: str) -> dict[str, str]:
+    """The worker's settings for the tiny model on CPU."""
+    return {
+        "REKINDLE_MODEL_PATH": str(model),
+        "REKINDLE_DEVICE": "cpu",
+        "REKINDLE_DTYPE": "float32",
+        "REKINDLE_MODEL_PIXELS": str(TEST_PIXELS),
+        "REKINDLE_MODEL_STEPS": str(TEST_STEPS),
+        **more,
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with ``model/`` (the tiny pipeline) and ``lora/`` (a LoRA for it), built once."""
+    root = tmp_path_factory.mktemp("tiny-qwen")
+    save_pipeline(root / "model")
+    save_lora(root / "lora")
+    return root
+
+
+@pytest.fixture(scope="session")
+def qwen_backend(tiny_qwen: Path):
+    """The worker's qwen backend, loaded by its own code from the tiny model's folder."""
+    from processing.runpod_worker.backends import load_backend
+    from processing.runpod_worker.pipeline import PipelineSettings
+
+    return load_backend("qwen", settings=PipelineSettings.from_env(worker_env(tiny_qwen / "model")))
