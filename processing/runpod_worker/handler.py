@@ -7,6 +7,8 @@ worker imports the handler, then serves many jobs). Run as a worker with
 
 Output: ``image_b64`` (PNG) or, when the input gave presigned result URLs, ``image_url``;
 plus ``width``, ``height``, ``gpu_seconds``, ``seconds``, ``model``, ``backend``, ``notes``.
+While it runs, each denoising step is reported through ``progress_update(job, {"stage",
+"step", "steps"})`` (RunPod's, or the local server's).
 """
 
 from __future__ import annotations
