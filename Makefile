@@ -14,7 +14,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
 # Line coverage of the whole run, printed after the tests (COVERAGE= turns it off).
 COVERAGE ?= --cov --cov-report=term
 
-.PHONY: run test install install-dev system-deps check-services lint format css vendor migrate bench clean
+.PHONY: run test worker-test install install-dev install-worker system-deps check-services lint format css vendor migrate bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,16 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt $(VENV)/.runtime
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@
 
+# The GPU worker's model stack with CPU torch, for the tiny-pipeline tests (a few hundred MB).
+# Set TORCH_INDEX=https://download.pytorch.org/whl/cpu where the package index has no +cpu torch.
+TORCH_INDEX ?=
+$(VENV)/.worker: requirements-worker-cpu.txt $(VENV)/.dev
+	$(PIP) install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements-worker-cpu.txt
+	touch $@
+
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
+install-worker: $(VENV)/.worker
 
 # DEBUG defaults to off (production mode); the embedded default on a laptop runs with it on.
 run migrate: export DEBUG ?= true
@@ -42,8 +50,15 @@ run: migrate
 	HOST=$(HOST) PORT=$(PORT) bash scripts/run-embedded.sh
 
 ## The whole suite on PostgreSQL + Redis (unit, integration and browser tests).
-test: install-dev system-deps check-services
+test: install-dev install-worker system-deps check-services
 	DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest $(COVERAGE) $(PYTEST_ARGS)
+
+## The GPU worker's tests alone: handler, alignment, the tiny real pipeline, the local RunPod
+## server and the whole job over it.
+WORKER_TESTS := tests/processing/test_handler.py tests/processing/test_align.py \
+	tests/processing/test_qwen_worker.py tests/processing/test_runpod_engine.py tests/integration/test_qwen_job.py
+worker-test: install-dev install-worker system-deps check-services
+	DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest $(WORKER_TESTS) $(PYTEST_ARGS)
 
 system-deps:
 	bash scripts/system-deps.sh

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import Case, CharField, Count, QuerySet, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import User
 from processing.models import Job, JobKind, JobStatus
-from processing.services import pause_reason, spend_limit_for, spend_today
+from processing.services import job_progress_key, pause_reason, spend_limit_for, spend_today
 from rekindle.exceptions import NotFound
 
 
@@ -34,6 +35,41 @@ def job_get_for_user(*, user: User, job_id: int) -> Job:
 def job_list_running() -> QuerySet[Job]:
     """Every running job, oldest start first (for operators, not owners)."""
     return Job.objects.filter(status=JobStatus.RUNNING).select_related("owner").order_by("started_at")
+
+
+PROGRESS_VERBS = {
+    JobKind.RESTORE: "Restoring",
+    JobKind.COLOURIZE: "Colourizing",
+    JobKind.RESTORE_COLOURIZE: "Restoring and colourizing",
+}
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """A running job's progress as its page shows it: "Restoring… step 12 of 40"."""
+
+    step: int
+    steps: int
+    verb: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.verb}… step {self.step} of {self.steps}"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.step / self.steps)
+
+
+def job_progress(*, job: Job) -> JobProgress | None:
+    """The engine's latest report for a running job (remote engines report per step)."""
+    if job.status != JobStatus.RUNNING:
+        return None
+    stored = cache.get(job_progress_key(job.pk))
+    if stored is None:
+        return None
+    step, steps = stored
+    return JobProgress(step=step, steps=steps, verb=PROGRESS_VERBS.get(job.kind, "Working"))
 
 
 def job_count_queued_by_tier_group() -> dict[str, dict[str, int]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import mail_admins, send_mail
@@ -38,6 +39,7 @@ from photos.models import Photo
 from photos.selectors import photo_get_for_user
 from photos.storage import media_url
 from processing.engines.base import (
+    EngineProgress,
     EngineRequest,
     EngineResult,
     PermanentEngineError,
@@ -464,6 +466,8 @@ def _engine_result(job: Job, engine: Any, request: EngineRequest, image_url: str
             raise
         if result is not None:
             return result
+        if hasattr(engine, "progress"):
+            job_progress_record(job_id=job.pk, progress=engine.progress(job.external_id))
         if Job.objects.filter(pk=job.pk, status=JobStatus.CANCELLED).exists():
             raise JobCancelledWhileRunning()
         if time.monotonic() > deadline:
@@ -474,6 +478,17 @@ def _engine_result(job: Job, engine: Any, request: EngineRequest, image_url: str
             )
         time.sleep(interval)
         interval = min(interval * 1.5, settings.JOB_POLL_INTERVAL_MAX_S)
+
+
+def job_progress_key(job_id: int) -> str:
+    return f"job:{job_id}:progress"
+
+
+def job_progress_record(*, job_id: int, progress: EngineProgress | None) -> None:
+    """Keep a running job's latest engine progress for its page. Transient, so in the cache
+    (Redis), not the database; it expires with the longest a job may wait on its engine."""
+    if progress is not None:
+        cache.set(job_progress_key(job_id), (progress.step, progress.steps), settings.JOB_ENGINE_MAX_WAIT_S)
 
 
 class JobCancelledWhileRunning(Exception):
@@ -505,8 +520,9 @@ def job_run(*, job_id: int) -> None:
         image_url = photo_engine_url(photo=job.photo) if hasattr(engine, "submit") else None
         started = time.process_time()
         while True:
-            result = _engine_result(job, engine, request, image_url)
             try:
+                # The engine's own verdict (a result it could not line up) counts like ours.
+                result = _engine_result(job, engine, request, image_url)
                 quality_check(source, result.image, expected_size(source, request.max_size))
                 break
             except QualityCheckFailed as exc:

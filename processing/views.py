@@ -36,6 +36,7 @@ from processing.selectors import (
     cost_top_users,
     job_get_for_user,
     job_list_for_user,
+    job_progress,
     job_queue_position,
 )
 from processing.services import job_cancel, job_create, pause_reason, spend_limit_for, spend_limit_set
@@ -113,6 +114,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     context = {
         "job": job,
         "queue_position": job_queue_position(job=job),
+        "progress": job_progress(job=job),
         "engine_label": ENGINE_LABELS.get(job.engine, job.engine),
         "before_url": media_url(job.photo.image.name) if job.photo.image else None,
         "result_url": media_url(job.result.name) if job.result else None,

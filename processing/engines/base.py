@@ -163,6 +163,14 @@ class EngineResult:
     model: str = ""
 
 
+@dataclass(frozen=True)
+class EngineProgress:
+    """How far a remote engine's job has got: denoising ``step`` of ``steps`` (from 1)."""
+
+    step: int
+    steps: int
+
+
 @runtime_checkable
 class Engine(Protocol):
     """Anything that turns an EngineRequest into an EngineResult."""

@@ -3,7 +3,8 @@ through the ``runpod`` SDK over HTTP.
 
 The work is split so a retried Celery task can resume instead of paying twice:
 ``submit()`` returns RunPod's job id (store it), ``poll(id)`` returns None while the job is
-IN_QUEUE / IN_PROGRESS and the EngineResult when it is COMPLETED, ``cancel(id)`` stops it.
+IN_QUEUE / IN_PROGRESS and the EngineResult when it is COMPLETED, ``cancel(id)`` stops it;
+``progress(id)`` is the denoising step the worker last reported while it ran.
 ``run()`` does all three in one call, for the command line.
 
 Errors: timeouts, connection errors, 408/429/5xx → TransientEngineError (``resubmit`` False:
@@ -28,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from processing.engines.base import (
+    EngineProgress,
     EngineRequest,
     EngineResult,
     PermanentEngineError,
@@ -77,6 +79,8 @@ class RunPodEngine:
         self.request_timeout = request_timeout
         self.max_wait = max_wait
         self.endpoint = runpod.Endpoint(endpoint_id, api_key=api_key)
+        # The last progress each running job reported (see progress()).
+        self._progress: dict[str, EngineProgress] = {}
         client = self.endpoint.rp_client
         # Per instance, not runpod.endpoint_url_base: that global is read when the SDK client
         # is made and would make every endpoint in the process share one base URL.
@@ -211,7 +215,11 @@ class RunPodEngine:
         state = self.status(external_id)
         status = state.get("status")
         if status in RUNNING:
+            progress = parse_progress(state.get("output"))
+            if progress is not None:
+                self._progress[external_id] = progress
             return None
+        self._progress.pop(external_id, None)
         if status == "COMPLETED":
             return self._result(state)
         if status == "FAILED":
@@ -225,6 +233,10 @@ class RunPodEngine:
         if status == "CANCELLED":
             raise PermanentEngineError("The restoration was cancelled.", code="engine_cancelled")
         raise TransientEngineError(RETRY_JOB, code="engine_bad_response")
+
+    def progress(self, external_id: str) -> EngineProgress | None:
+        """The progress the worker last reported for a running job (seen by poll()), if any."""
+        return self._progress.get(external_id)
 
     def cancel(self, external_id: str) -> None:
         """Ask RunPod to stop the job; a job it no longer knows counts as stopped."""
@@ -359,6 +371,17 @@ def storage_origins() -> list[str]:
         "https://s3.amazonaws.com",
         f"https://{bucket}.s3.amazonaws.com",
     ]
+
+
+def parse_progress(output: object) -> EngineProgress | None:
+    """Our worker's progress report (``{"step", "steps", ...}``, the ``output`` of a job while
+    IN_PROGRESS), or None for anything else."""
+    if not isinstance(output, dict):
+        return None
+    step, steps = output.get("step"), output.get("steps")
+    if type(step) is not int or type(steps) is not int or not 0 <= step <= steps or steps < 1:
+        return None
+    return EngineProgress(step=step, steps=steps)
 
 
 def _retry_after(response: requests.Response | None) -> float | None:

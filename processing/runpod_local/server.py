@@ -5,7 +5,9 @@ Routes (all need ``Authorization: Bearer <key>``, or the bare key, else 401):
 - ``POST /v2/{endpoint}/run``            → ``{"id", "status": "IN_QUEUE"}``
 - ``POST /v2/{endpoint}/runsync``        → the final status (waits up to ``?wait=`` ms, 30 s)
 - ``GET  /v2/{endpoint}/status/{id}``    → ``{"id", "status", "delayTime", "executionTime",
-  "workerId", "output"?, "error"?}``; 404 for an unknown (or "lost") job
+  "workerId", "output"?, "error"?}``; 404 for an unknown (or "lost") job. While a job runs,
+  ``output`` is the last progress its handler sent (``progress_update(job, data)``, passed to
+  handlers that accept a ``progress_update`` keyword), as on RunPod
 - ``POST /v2/{endpoint}/cancel/{id}``    → ``{"id", "status"}``
 - ``GET  /v2/{endpoint}/health``         → ``{"jobs": {...}, "workers": {...}}``
 - ``POST /v2/{endpoint}/purge-queue``    → ``{"removed", "status"}``
@@ -20,6 +22,7 @@ Standard library only (http.server), plus our handler.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import queue
@@ -85,7 +88,16 @@ class LocalJob:
         return data
 
 
-def _default_handler() -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _takes_progress_update(handler: Callable[..., Any]) -> bool:
+    """Whether ``handler`` accepts ``progress_update=`` (ours does; a bare test lambda not)."""
+    try:
+        parameters = inspect.signature(handler).parameters
+    except (TypeError, ValueError):
+        return False
+    return "progress_update" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def _default_handler() -> Callable[..., dict[str, Any]]:
     from processing.runpod_worker.handler import handler
 
     return handler
@@ -103,11 +115,12 @@ class LocalRunPod:
         host: str = "127.0.0.1",
         port: int = 0,
         workers: int = 1,
-        handler: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        handler: Callable[..., dict[str, Any]] | None = None,
     ) -> None:
         self.api_key = api_key
         self.endpoint_id = endpoint_id
         self.handler = handler or _default_handler()
+        self._handler_takes_progress = _takes_progress_update(self.handler)
         self.behaviour = Behaviour()
         self.jobs: dict[str, LocalJob] = {}
         self.submissions = 0
@@ -254,7 +267,11 @@ class LocalRunPod:
                 self._finish(job, "FAILED", error=self.behaviour.fail_error)
                 continue
             try:
-                output = self.handler({"id": job.id, "input": job.input})
+                payload = {"id": job.id, "input": job.input}
+                if self._handler_takes_progress:
+                    output = self.handler(payload, progress_update=self.progress_update)
+                else:
+                    output = self.handler(payload)
             except Exception as exc:  # RunPod reports handler crashes as FAILED, so do we
                 logger.exception("handler crashed on %s", job.id)
                 self._finish(
@@ -270,6 +287,14 @@ class LocalRunPod:
                 self._finish(job, "FAILED", output=output or None, error=error)
             else:
                 self._finish(job, "COMPLETED", output=output)
+
+    def progress_update(self, job: dict[str, Any], progress: Any) -> None:
+        """What ``runpod.serverless.progress_update(job, progress)`` does on RunPod: while the
+        job is IN_PROGRESS, its status shows ``progress`` as ``output``."""
+        with self.lock:
+            local = self.jobs.get(job.get("id", ""))
+            if local is not None and local.status == "IN_PROGRESS":
+                local.output = progress
 
     def health(self) -> dict[str, Any]:
         with self.lock:

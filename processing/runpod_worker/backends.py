@@ -1,9 +1,10 @@
 """Model backends for the RunPod worker, chosen by ``REKINDLE_MODEL_BACKEND``:
 
-- ``qwen``: Qwen-Image-Edit-2509 through diffusers' QwenImageEditPlusPipeline, bfloat16 on
-  CUDA, loaded once per worker from ``REKINDLE_MODEL_PATH`` (weights baked into the image or
-  on a network volume; ``HF_HUB_OFFLINE=1`` in the image makes a missing copy an error instead
-  of a 50 GB download per cold start). torch and diffusers are imported only here.
+- ``qwen``: Qwen-Image-Edit-2511 through diffusers' QwenImageEditPlusPipeline, bfloat16 on
+  CUDA, loaded once per worker from ``REKINDLE_MODEL_PATH`` with the settings of pipeline.py
+  (weights baked into the image or on a network volume; ``HF_HUB_OFFLINE=1`` in the image
+  makes a missing copy an error instead of a 50 GB download per cold start). torch and
+  diffusers are imported only when it loads.
 - ``local``: the classical OpenCV engine, so the same handler runs without a GPU (the local
   RunPod-compatible server and tests use it).
 
@@ -14,8 +15,8 @@ exactly that size, aligned with it.
 from __future__ import annotations
 
 import math
-import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,11 +25,12 @@ import numpy as np
 from processing.engines.base import EngineRequest, Kind
 from processing.engines.codec import resize_to
 from processing.runpod_worker.align import align_to_reference
+from processing.runpod_worker.pipeline import MODEL_PIXELS, PipelineSettings, load_pipeline
 
-DEFAULT_QWEN_MODEL = "Qwen/Qwen-Image-Edit-2509"
-# The model was trained around one megapixel; sides must be multiples of 16 for its VAE.
-MODEL_PIXELS = 1024 * 1024
+# Sides must be multiples of 16 for the model's VAE (8× scale, 2×2 patches).
 MODEL_MULTIPLE = 16
+# Called after each denoising step with (step, steps), step counting from 1.
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -46,7 +48,15 @@ class Backend(Protocol):
     model: str
 
     def run(
-        self, image: np.ndarray, *, kind: Kind, instruction: str, seed: int, hints: str | None = None
+        self,
+        image: np.ndarray,
+        *,
+        kind: Kind,
+        instruction: str,
+        seed: int,
+        hints: str | None = None,
+        progress: Progress | None = None,
+        extra_images: list[np.ndarray] | None = None,
     ) -> BackendOutput: ...
 
 
@@ -62,8 +72,17 @@ class LocalBackend:
         self.model = MODEL
 
     def run(
-        self, image: np.ndarray, *, kind: Kind, instruction: str, seed: int, hints: str | None = None
+        self,
+        image: np.ndarray,
+        *,
+        kind: Kind,
+        instruction: str,
+        seed: int,
+        hints: str | None = None,
+        progress: Progress | None = None,
+        extra_images: list[np.ndarray] | None = None,
     ) -> BackendOutput:
+        """One pass of the classical engine: no steps to report, extra images unused."""
         height, width = image.shape[:2]
         # The image is already fitted to the cap, so a cap of its own size changes nothing.
         cap = (max(width, height), min(width, height))
@@ -72,9 +91,10 @@ class LocalBackend:
         return BackendOutput(image=result.image, gpu_seconds=0.0, model=self.model, notes=result.notes)
 
 
-def model_size(width: int, height: int) -> tuple[int, int]:
-    """About one megapixel with the photo's aspect ratio, sides multiples of 16."""
-    scale = math.sqrt(MODEL_PIXELS / (width * height))
+def model_size(width: int, height: int, pixels: int = MODEL_PIXELS) -> tuple[int, int]:
+    """About ``pixels`` (one megapixel by default) with the photo's aspect ratio, sides
+    multiples of 16."""
+    scale = math.sqrt(pixels / (width * height))
     return (
         max(MODEL_MULTIPLE, round(width * scale / MODEL_MULTIPLE) * MODEL_MULTIPLE),
         max(MODEL_MULTIPLE, round(height * scale / MODEL_MULTIPLE) * MODEL_MULTIPLE),
@@ -82,57 +102,108 @@ def model_size(width: int, height: int) -> tuple[int, int]:
 
 
 class QwenBackend:
-    """Qwen-Image-Edit-2509 on one CUDA GPU, loaded once when the worker starts."""
+    """Qwen-Image-Edit (2511 by default) through diffusers, loaded once when the worker starts,
+    with the settings of processing/runpod_worker/pipeline.py (``REKINDLE_*``)."""
 
     name = "qwen"
 
-    def __init__(self, model_path: str | None = None, steps: int | None = None) -> None:
+    def __init__(self, settings: PipelineSettings | None = None) -> None:
         import torch
-        from diffusers import QwenImageEditPlusPipeline
 
         self.torch = torch
-        self.model = os.environ.get("REKINDLE_MODEL_PATH", "") or model_path or DEFAULT_QWEN_MODEL
-        self.steps = steps or int(os.environ.get("REKINDLE_MODEL_STEPS", "40"))
-        self.pipeline: Any = QwenImageEditPlusPipeline.from_pretrained(self.model, torch_dtype=torch.bfloat16)
-        self.pipeline.to("cuda")
-        self.pipeline.set_progress_bar_config(disable=True)
+        self.settings = settings or PipelineSettings.from_env()
+        self.model = self.settings.model
+        self.steps = self.settings.steps
+        self.pipeline: Any = load_pipeline(self.settings)
 
-    def run(
-        self, image: np.ndarray, *, kind: Kind, instruction: str, seed: int, hints: str | None = None
-    ) -> BackendOutput:
-        """``hints`` are already part of ``instruction`` for this backend."""
+    def _synchronize(self) -> None:
+        if self.settings.device.startswith("cuda"):
+            self.torch.cuda.synchronize()
+
+    def generate(
+        self, images: list[np.ndarray], *, instruction: str, seed: int, progress: Progress | None = None
+    ) -> tuple[np.ndarray, float]:
+        """The model's raw output for ``images`` (the first is the one being edited; later ones
+        are extra references) at the working size for the first one's aspect ratio, and the
+        seconds the model took. ``progress(step, steps)`` is called after each denoising step."""
         from PIL import Image
 
         torch = self.torch
-        height, width = image.shape[:2]
-        model_input = Image.fromarray(resize_to(image, model_size(width, height)))
-        generator = torch.Generator(device="cuda").manual_seed(seed)
-        torch.cuda.synchronize()
+        height, width = images[0].shape[:2]
+        out_width, out_height = model_size(width, height, self.settings.pixels)
+        inputs = [
+            Image.fromarray(
+                resize_to(image, model_size(image.shape[1], image.shape[0], self.settings.pixels))
+            )
+            for image in images
+        ]
+        generator = torch.Generator(device=self.settings.device).manual_seed(seed)
+        steps = self.steps
+
+        def on_step_end(pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            if progress is not None:
+                progress(step + 1, steps)
+            return tensors
+
+        self._synchronize()
         started = time.perf_counter()
         with torch.inference_mode():
             output = self.pipeline(
-                image=[model_input],
+                image=inputs,
                 prompt=instruction,
                 negative_prompt=" ",
-                true_cfg_scale=4.0,
+                true_cfg_scale=self.settings.true_cfg_scale,
                 guidance_scale=1.0,
-                num_inference_steps=self.steps,
+                num_inference_steps=steps,
                 num_images_per_prompt=1,
+                height=out_height,
+                width=out_width,
                 generator=generator,
+                callback_on_step_end=on_step_end,
             ).images[0]
-        torch.cuda.synchronize()
-        gpu_seconds = time.perf_counter() - started
-        generated = np.ascontiguousarray(np.asarray(output.convert("RGB")))
+        self._synchronize()
+        seconds = time.perf_counter() - started
+        return np.ascontiguousarray(np.asarray(output.convert("RGB"))), seconds
+
+    def run(
+        self,
+        image: np.ndarray,
+        *,
+        kind: Kind,
+        instruction: str,
+        seed: int,
+        hints: str | None = None,
+        progress: Progress | None = None,
+        extra_images: list[np.ndarray] | None = None,
+    ) -> BackendOutput:
+        """``hints`` are already part of ``instruction`` for this backend."""
+        generated, gpu_seconds = self.generate(
+            [image, *(extra_images or [])], instruction=instruction, seed=seed, progress=progress
+        )
         # The model drifts (shifts/zooms a little): line the result up with the input so the
         # before/after slider matches. AlignmentFailed propagates to the handler.
         aligned = align_to_reference(generated, image)
         return BackendOutput(image=aligned, gpu_seconds=gpu_seconds, model=self.model)
 
+    def warm_up(self) -> float:
+        """One short call at the working size, so the first paid job does not pay for CUDA
+        initialisation (or torch.compile); returns its seconds."""
+        side = int(math.sqrt(self.settings.pixels))
+        grey = np.full((side, side, 3), 128, np.uint8)
+        started = time.perf_counter()
+        steps, self.steps = self.steps, 1
+        try:
+            self.generate([grey], instruction="Restore the old photo.", seed=0)
+        finally:
+            self.steps = steps
+        return time.perf_counter() - started
 
-def load_backend(name: str) -> Backend:
-    """The backend called ``name`` ("qwen" or "local"), loaded and ready."""
+
+def load_backend(name: str, *, settings: PipelineSettings | None = None) -> Backend:
+    """The backend called ``name`` ("qwen" or "local"), loaded and ready; the qwen one with
+    ``settings`` (default: from the environment)."""
     if name == "qwen":
-        return QwenBackend()
+        return QwenBackend(settings)
     if name == "local":
         return LocalBackend()
     raise ValueError(f"REKINDLE_MODEL_BACKEND must be 'qwen' or 'local', not {name!r}")

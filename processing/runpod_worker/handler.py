@@ -7,6 +7,8 @@ worker imports the handler, then serves many jobs). Run as a worker with
 
 Output: ``image_b64`` (PNG) or, when the input gave presigned result URLs, ``image_url``;
 plus ``width``, ``height``, ``gpu_seconds``, ``seconds``, ``model``, ``backend``, ``notes``.
+While it runs, each denoising step is reported through ``progress_update(job, {"stage",
+"step", "steps"})`` (RunPod's, or the local server's).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -30,7 +33,7 @@ from processing.engines.codec import (
 )
 from processing.engines.prompts import NOTE_HINTS_UNUSED, instruction_for
 from processing.runpod_worker.align import AlignmentFailed
-from processing.runpod_worker.backends import Backend, load_backend
+from processing.runpod_worker.backends import Backend, Progress, load_backend
 from processing.runpod_worker.schema import JobInput, error_output
 
 logger = logging.getLogger(__name__)
@@ -62,8 +65,30 @@ def _download(url: str) -> bytes:
     return b"".join(chunks)
 
 
-def handler(job: dict[str, Any], backend: Backend | None = None) -> dict[str, Any]:
-    """Run one job; never raises for anything a job can cause."""
+ProgressUpdate = Callable[[dict[str, Any], Any], None]
+
+
+def _reporter(job: dict[str, Any], kind: Kind, progress_update: ProgressUpdate | None) -> Progress | None:
+    """The backend's per-step callback: sends ``{"stage", "step", "steps"}`` the way RunPod
+    takes progress (``runpod.serverless.progress_update(job, data)``; it shows as the job's
+    ``output`` while IN_PROGRESS). A report that cannot be sent never fails the job."""
+    if progress_update is None:
+        return None
+
+    def report(step: int, steps: int) -> None:
+        try:
+            progress_update(job, {"stage": kind.value, "step": step, "steps": steps})
+        except Exception:
+            logger.warning("progress update failed on job %s", job.get("id"), exc_info=True)
+
+    return report
+
+
+def handler(
+    job: dict[str, Any], backend: Backend | None = None, progress_update: ProgressUpdate | None = None
+) -> dict[str, Any]:
+    """Run one job; never raises for anything a job can cause. ``progress_update`` is
+    RunPod's (or the local server's) ``progress_update(job, data)``."""
     backend = backend or BACKEND
     started = time.perf_counter()
     raw = job.get("input") if isinstance(job, dict) else None
@@ -79,6 +104,7 @@ def handler(job: dict[str, Any], backend: Backend | None = None) -> dict[str, An
             image = decode_b64(params.image_b64)
         else:
             image = decode_image(_download(params.image_url or ""))
+        extra_images = [decode_b64(extra) for extra in params.extra_images_b64]
     except ImageDecodeError:
         return error_output("bad_image", "The photo could not be read as an image.")
     except (requests.RequestException, ValueError) as exc:
@@ -96,8 +122,9 @@ def handler(job: dict[str, Any], backend: Backend | None = None) -> dict[str, An
 
     try:
         output = backend.run(
-            reference, kind=request.kind, instruction=instruction, seed=request.seed, hints=request.hints
-        )
+            reference, kind=request.kind, instruction=instruction, seed=request.seed, hints=request.hints,
+            progress=_reporter(job, request.kind, progress_update), extra_images=extra_images,
+        )  # fmt: skip
     except AlignmentFailed:
         return error_output("alignment_failed", "The restored picture could not be lined up with the photo.")
     except Exception:
@@ -132,7 +159,19 @@ def handler(job: dict[str, Any], backend: Backend | None = None) -> dict[str, An
     return result
 
 
-if __name__ == "__main__":  # pragma: no cover - runs inside the RunPod worker image
+def main() -> None:  # pragma: no cover - runs inside the RunPod worker image
     import runpod
 
-    runpod.serverless.start({"handler": handler})
+    logging.basicConfig(level=logging.INFO)
+    warm_up = getattr(BACKEND, "warm_up", None)
+    if os.environ.get("REKINDLE_WARMUP", "0") == "1" and warm_up is not None:
+        logger.info("pipeline warmed up in %.1f s", warm_up())
+
+    def runpod_handler(job: dict[str, Any]) -> dict[str, Any]:
+        return handler(job, progress_update=runpod.serverless.progress_update)
+
+    runpod.serverless.start({"handler": runpod_handler})
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

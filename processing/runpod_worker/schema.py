@@ -16,6 +16,7 @@ from processing.engines.base import HINTS_MAX_LENGTH
 # RunPod's /run accepts at most 10 MB of JSON; base64 grows data by a third.
 MAX_B64_CHARS = 9_500_000
 MAX_INSTRUCTION_LENGTH = 1000
+MAX_EXTRA_IMAGES = 2
 
 # Error codes the worker reports. Retryable ones may succeed on another attempt (a flaky
 # download, a worker that ran out of memory, an unlucky seed); the others never will.
@@ -30,6 +31,9 @@ class JobInput(BaseModel):
     kind: Literal["restore", "colourize", "restore_colourize"]
     image_url: str | None = Field(default=None, max_length=4096, pattern=r"^https?://")
     image_b64: str | None = Field(default=None, max_length=MAX_B64_CHARS)
+    # More pictures the model sees next to the photo (bring-together): base64, at most
+    # MAX_EXTRA_IMAGES; the result is the size of, and lined up with, the photo.
+    extra_images_b64: list[str] = Field(default_factory=list, max_length=MAX_EXTRA_IMAGES)
     # (long side, short side) cap of the result, like EngineRequest.max_size.
     max_size: tuple[int, int] = Field(default=(1280, 720))
     hints: str | None = Field(default=None, max_length=HINTS_MAX_LENGTH * 2)
@@ -48,6 +52,8 @@ class JobInput(BaseModel):
         long_side, short_side = self.max_size
         if not (16 <= short_side <= long_side <= 4096):
             raise ValueError("max_size must be (long side, short side) between 16 and 4096")
+        if len(self.image_b64 or "") + sum(len(extra) for extra in self.extra_images_b64) > MAX_B64_CHARS:
+            raise ValueError(f"the images together must be under {MAX_B64_CHARS} base64 characters")
         if (self.result_put_url is None) != (self.result_get_url is None):
             raise ValueError("give both result_put_url and result_get_url, or neither")
         return self

@@ -18,6 +18,7 @@ from photos.services import photo_preprocess, photo_upload
 from processing import services
 from processing.engines.base import EngineResult, PermanentEngineError
 from processing.models import Job, JobStatus, SpendLimit
+from processing.quality import QualityCheckFailed
 from processing.services import job_create, job_run, job_start, spend_limit_set
 from tests.factories import UserFactory
 from tests.photos import images
@@ -193,6 +194,26 @@ def test_failed_quality_check_retries_once_then_fails_with_one_refund(user, monk
     assert credit_balance(user=user) == 3
     job_run(job_id=job.pk)  # a late redelivery changes nothing
     assert _refunds(job) == 1
+
+
+@pytest.mark.django_db
+def test_a_result_the_engine_could_not_line_up_is_retried_once_like_a_failed_check(user, monkeypatch):
+    class Misaligned:
+        name = "local"
+        calls = 0
+
+        def run(self, request):
+            self.calls += 1
+            raise QualityCheckFailed("The restored picture could not be lined up.", code="result_not_aligned")
+
+    engine = Misaligned()
+    monkeypatch.setattr(services, "get_engine", lambda name: engine)
+    job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
+    job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert engine.calls == 2
+    assert job.status == JobStatus.FAILED and job.error_code == "result_not_aligned"
+    assert _refunds(job) == 1 and credit_balance(user=user) == 3
 
 
 @pytest.mark.django_db
