@@ -58,8 +58,10 @@ SURROUND_RATIO = 5.0
 # Long scratches and creases: the line detector averages thin-mark strength along LINE_LENGTH
 # pixels (at 720p) in LINE_ANGLES directions; a stroke must be this long in all to count.
 LINE_LENGTH = 31
-LINE_ANGLES = 12
-LINE_MIN_EXTENT = 60
+LINE_ANGLES = 8
+LINE_MIN_EXTENT = 90
+LINE_ELONGATION_MIN = 4.0
+LINE_AREA_PER_LENGTH = 6.0
 # Line strength (lightness units) a stroke needs over its surroundings, at least; the detector
 # also asks for LINE_NOISE times the residual grain.
 LINE_CONTRAST = 22.0
@@ -171,7 +173,7 @@ def denoise(image: np.ndarray, sigma: float) -> np.ndarray:
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
     # h near sigma removes grain but keeps texture; small windows keep a 720p photo well under a second.
     lab[:, :, 0] = cv2.fastNlMeansDenoising(
-        lab[:, :, 0], None, h=float(min(sigma * 1.1, 30.0)), templateWindowSize=5, searchWindowSize=17
+        lab[:, :, 0], None, h=float(min(sigma * 1.1, 30.0)), templateWindowSize=5, searchWindowSize=13
     )
     chroma_sigma = min(0.6 + sigma / 8.0, 3.0)
     lab[:, :, 1] = cv2.GaussianBlur(lab[:, :, 1], (0, 0), chroma_sigma)
@@ -278,22 +280,38 @@ def detect_lines(image: np.ndarray, noise_sigma: float) -> np.ndarray:
     strength = responses.max(axis=0) - responses.mean(axis=0)
     p1, p99 = np.percentile(lightness, (1, 99))
     threshold = max(LINE_CONTRAST, LINE_NOISE * noise_sigma, 0.12 * float(p99 - p1))
-    strong = (strength > threshold * 0.6).astype(np.uint8)
-    strong = cv2.resize(strong, (width, height), interpolation=cv2.INTER_NEAREST)
-    # The stroke's own pixels: thin-mark strength well above the grain, near a strong line.
-    mask = ((thin > max(threshold * 0.6, 3.0 * noise_sigma)) & (strong > 0)).astype(np.uint8) * 255
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if count <= 1:
-        return mask
-    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
-    extent = np.hypot(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    keep = (
-        (extent >= LINE_MIN_EXTENT * scale)
-        & (area <= extent * 5.0 * max(1.0, scale))
-        & (elongation(labels, count) >= 8.0)
-    )
-    keep[0] = False
-    return np.where(keep[labels], 255, 0).astype(np.uint8)
+    # Strokes at half resolution: long, thin components of strong oriented response (busy
+    # texture is about as strong in every direction, so it does not get this far). Each
+    # direction (with its neighbours, for gentle curves) is taken on its own, so scratches
+    # crossing each other do not merge into one network that looks like texture.
+    strong = strength > threshold * 0.6
+    best = responses.argmax(axis=0)
+    strokes = np.zeros(strong.shape, np.uint8)
+    for angle in range(LINE_ANGLES):
+        near = (
+            (best == angle)
+            | (best == (angle + 1) % LINE_ANGLES)
+            | (best == angle - 1 + LINE_ANGLES * (angle == 0))
+        )
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            (strong & near).astype(np.uint8), connectivity=8
+        )
+        if count <= 1:
+            continue
+        area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+        extent = np.hypot(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+        keep = (
+            (extent >= LINE_MIN_EXTENT * scale / 2)
+            & (area <= extent * LINE_AREA_PER_LENGTH)
+            & (elongation(labels, count) >= LINE_ELONGATION_MIN)
+        )
+        keep[0] = False
+        strokes |= keep[labels].astype(np.uint8)
+    strokes = cv2.resize(strokes, (width, height), interpolation=cv2.INTER_NEAREST)
+    strokes = cv2.dilate(strokes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    # The stroke's own pixels: thin-mark strength well above the grain, on a kept stroke.
+    pixels = (thin > max(threshold * 0.5, 3.0 * noise_sigma)) & (strokes > 0)
+    return pixels.astype(np.uint8) * 255
 
 
 def detect_tears(image: np.ndarray, noise_sigma: float) -> np.ndarray:

@@ -150,13 +150,12 @@ class Command(BaseCommand):
             steps=",".join(measured.steps),
             damage=aged.description,
         )
-        if len(name) > 0:
-            self.stdout.write(
-                f"{name:<14}{row.ssim_aged:>7.3f}{row.ssim_restored:>7.3f}{row.gain:>+8.3f}"
-                f"{row.ssim_clean_self:>8.3f}{self._share(row.lines_repaired, row.line_pixels):>7}"
-                f"{self._share(row.tears_repaired, row.tear_pixels):>7}{row.texture_kept:>7.2f}"
-                f"  {row.steps}  [{row.damage}]"
-            )
+        self.stdout.write(
+            f"{name:<14}{row.ssim_aged:>7.3f}{row.ssim_restored:>7.3f}{row.gain:>+8.3f}"
+            f"{row.ssim_clean_self:>8.3f}{self._share(row.lines_repaired, row.line_pixels):>7}"
+            f"{self._share(row.tears_repaired, row.tear_pixels):>7}{row.texture_kept:>7.2f}"
+            f"  {row.steps}  [{row.damage}]"
+        )
         return row
 
     @staticmethod
@@ -207,8 +206,8 @@ class Command(BaseCommand):
             unrelated.append(structural_similarity(images[a], other))
         self.stdout.write(
             f"quality-check structure score: restorations {min(r.structure for r in rows):.2f}-"
-            f"{max(r.structure for r in rows):.2f}, unrelated pairs {min(unrelated):.2f}-{max(unrelated):.2f}, "
-            f"floor {STRUCTURE_FLOOR}"
+            f"{max(r.structure for r in rows):.2f}, "
+            f"unrelated pairs {min(unrelated):.2f}-{max(unrelated):.2f}, floor {STRUCTURE_FLOOR}"
         )
 
     def _speed(self, photo: np.ndarray, engine: LocalEngine, seed: int, repeat: int) -> None:
