@@ -1,0 +1,214 @@
+"""The evaluation photo set for the local engine: 41 real photographs that ship inside
+packages, with where each comes from and its licence, and the seeded tuning/evaluation split.
+
+The photos are read from the installed packages at run time, never copied into this repo:
+scikit-image's bundled data (a development dependency, requirements-dev.txt) and three Debian
+packages installed by scripts/system-deps.sh (lomiri-wallpapers-16.04, mate-backgrounds,
+python-matplotlib-data). ``load`` says which package to install when a file is missing.
+
+The split is fixed by ``SPLIT_SEED``: each photo's place comes from a hash of the seed and its
+name, so adding a photo never moves another one between halves. Tune only on ``tuning()``;
+``manage.py engine_eval`` reports ``evaluation()`` unless asked otherwise. Pure numpy/OpenCV.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+SPLIT_SEED = 20261130
+# Photos are shrunk so their long side is at most this (a phone-sized restore, and the whole
+# evaluation half runs in a couple of minutes on one core).
+EVAL_SIDE = 640
+
+LOMIRI = "/usr/share/backgrounds"
+MATE = "/usr/share/backgrounds/mate/nature"
+LOMIRI_COPYRIGHT = "/usr/share/doc/lomiri-wallpapers-16.04/copyright"
+MATE_COPYRIGHT = "/usr/share/doc/mate-backgrounds/copyright"
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One photo of the set: where it is, who made it and under what licence."""
+
+    name: str
+    package: str  # "pypi:NAME" or "debian:NAME"
+    path: str  # inside the installed package (scikit-image: the data file name)
+    licence: str
+    source: str
+    subject: str  # portrait, landscape, interior, object, night, text, texture, nature
+
+    @property
+    def colour(self) -> bool:
+        return self.name not in MONOCHROME
+
+
+MONOCHROME = {"camera", "coins", "moon", "page", "clock", "grass", "gravel", "brick"}
+
+SKIMAGE = "pypi:scikit-image"
+PHOTOS: tuple[Photo, ...] = (
+    Photo(
+        "astronaut",
+        SKIMAGE,
+        "astronaut.png",
+        "public domain (NASA)",
+        "NASA Great Images, Eileen Collins",
+        "portrait",
+    ),
+    Photo("camera", SKIMAGE, "camera.png", "CC0-1.0", "Lav Varshney", "portrait"),
+    Photo("chelsea", SKIMAGE, "chelsea.png", "CC0-1.0", "Stefan van der Walt", "animal"),
+    Photo("coffee", SKIMAGE, "coffee.png", "CC0-1.0", "Rachel Michetti", "object"),
+    Photo(
+        "coins",
+        SKIMAGE,
+        "coins.png",
+        "no known copyright restrictions",
+        "Brooklyn Museum collection",
+        "object",
+    ),
+    Photo(
+        "motorcycle",
+        SKIMAGE,
+        "motorcycle_left.png",
+        "BSD-3-Clause (scikit-image)",
+        "Middlebury stereo data set",
+        "interior",
+    ),
+    Photo("rocket", SKIMAGE, "rocket.jpg", "public domain (SpaceX)", "SpaceX photos", "landscape"),
+    Photo("moon", SKIMAGE, "moon.png", "BSD-3-Clause (scikit-image)", "scikit-image data", "night"),
+    Photo(
+        "page", SKIMAGE, "page.png", "BSD-3-Clause (scikit-image)", "scikit-image data (scanned page)", "text"
+    ),
+    Photo("hubble", SKIMAGE, "hubble_deep_field.jpg", "public domain (NASA)", "HubbleSite, 2012-37", "night"),
+    Photo(
+        "clock",
+        SKIMAGE,
+        "clock_motion.png",
+        "public domain",
+        "Stefan van der Walt (motion blurred)",
+        "interior",
+    ),
+    Photo("brick", SKIMAGE, "brick.png", "CC0-1.0", "CC0Textures Bricks25", "texture"),
+    Photo("grass", SKIMAGE, "grass.png", "CC0-1.0", "linolafett, DeviantArt Grass-01", "texture"),
+    Photo("gravel", SKIMAGE, "gravel.png", "CC0-1.0", "CC0Textures Gravel04", "texture"),
+    Photo(
+        "grace_hopper",
+        "debian:python-matplotlib-data",
+        "/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+        "public domain (U.S. Navy photograph)",
+        "matplotlib sample data",
+        "portrait",
+    ),
+    *(
+        Photo(name, "debian:lomiri-wallpapers-16.04", f"{LOMIRI}/{file}", licence, author, subject)
+        for name, file, licence, author, subject in (
+            ("bridge", "Bridge_by_Sander_Klootwijk.jpg", "CC-BY-SA-4.0", "Sander Klootwijk", "landscape"),
+            ("dragonfly", "Dragonfly_by_Bolly.jpg", "CC-BY-SA-4.0", "Bolly", "nature"),
+            ("fig", "Picture_0B_by_freespace.jpg", "CC-BY-4.0", "Trevor 'Freespace'", "object"),
+            ("brushes", "Picture_1A_by_freespace.jpg", "CC-BY-4.0", "Trevor 'Freespace'", "object"),
+            ("wine", "Wine_by_Jakkub_Mede.jpg", "CC-BY-SA-4.0", "Jakkub Mede", "interior"),
+            (
+                "aitzgorri",
+                "aitzgorri_by_Aitzol_Berasategi.jpg",
+                "CC-BY-4.0",
+                "Aitzol Berasategi",
+                "landscape",
+            ),
+            ("analog", "analogpattern_by_Peter_Nerlich.jpg", "CC-BY-SA-4.0", "Peter Nerlich", "texture"),
+            ("lamp", "free_by_Peter_Nerlich.jpg", "CC-BY-SA-4.0", "Peter Nerlich", "interior"),
+            ("gloves", "friends_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi", "object"),
+            ("wall_clock", "greentock_by_Peter_Nerlich.jpg", "CC-BY-SA-4.0", "Peter Nerlich", "interior"),
+            ("stream", "life_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi", "landscape"),
+            (
+                "picos",
+                "picosdeeuropa_by_Aitzol_Berasategi.jpg",
+                "CC-BY-4.0",
+                "Aitzol Berasategi",
+                "landscape",
+            ),
+            ("dandelions", "seeding_by_Clements_Engelhardt.jpg", "CC0-1.0", "Clemens Engelhardt", "nature"),
+            ("sunset", "sunset_by_Aitzol_Berasategi.jpg", "CC-BY-4.0", "Aitzol Berasategi", "night"),
+        )
+    ),
+    *(
+        Photo(name, "debian:mate-backgrounds", f"{MATE}/{file}", "GPL-2+", "MATE desktop artwork", subject)
+        for name, file, subject in (
+            ("water_drop", "Aqua.jpg", "object"),
+            ("leaf", "Blinds.jpg", "nature"),
+            ("dune", "Dune.jpg", "landscape"),
+            ("red_flower", "FreshFlower.jpg", "nature"),
+            ("marigold", "Garden.jpg", "nature"),
+            ("meadow", "GreenMeadow.jpg", "nature"),
+            ("ladybird", "LadyBird.jpg", "nature"),
+            ("raindrops", "RainDrops.jpg", "nature"),
+            ("storm", "Storm.jpg", "landscape"),
+            ("seed_head", "TwoWings.jpg", "nature"),
+            ("wood", "Wood.jpg", "texture"),
+            ("yellow_flower", "YellowFlower.jpg", "nature"),
+        )
+    ),
+)
+
+
+class PhotoMissing(RuntimeError):
+    """A photo of the set is not installed; the message says which package brings it."""
+
+
+def half_of(photo: Photo, seed: int = SPLIT_SEED) -> str:
+    """``"tuning"`` or ``"evaluation"``: the lower half of the seeded hash order tunes."""
+    return "tuning" if photo in tuning(seed) else "evaluation"
+
+
+def _order(seed: int) -> list[Photo]:
+    def key(photo: Photo) -> str:
+        return hashlib.sha256(f"{seed}:{photo.name}".encode()).hexdigest()
+
+    return sorted(PHOTOS, key=key)
+
+
+def tuning(seed: int = SPLIT_SEED) -> list[Photo]:
+    """The photos the engine may be tuned on (the first half of the seeded order)."""
+    ordered = _order(seed)
+    return sorted(ordered[: len(ordered) // 2], key=lambda p: p.name)
+
+
+def evaluation(seed: int = SPLIT_SEED) -> list[Photo]:
+    """The held-out photos ``engine_eval`` reports by default (never tune on these)."""
+    ordered = _order(seed)
+    return sorted(ordered[len(ordered) // 2 :], key=lambda p: p.name)
+
+
+def by_name(name: str) -> Photo:
+    for photo in PHOTOS:
+        if photo.name == name:
+            return photo
+    raise KeyError(f"No photo named {name!r} in the evaluation set.")
+
+
+def load(photo: Photo, *, side: int = EVAL_SIDE) -> np.ndarray:
+    """The photo as RGB uint8, its long side shrunk to at most ``side`` pixels."""
+    if photo.package == SKIMAGE:
+        try:
+            import skimage.data
+        except ImportError as exc:
+            raise PhotoMissing("scikit-image is missing: pip install -r requirements-dev.txt") from exc
+        path = Path(skimage.data.__file__).parent / photo.path
+        package = "scikit-image (pip install -r requirements-dev.txt)"
+    else:
+        path = Path(photo.path)
+        package = f"the Debian package {photo.package.split(':', 1)[1]} (bash scripts/system-deps.sh)"
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise PhotoMissing(f"Photo {photo.name!r} ({path}) is missing: install {package}.")
+    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    height, width = image.shape[:2]
+    factor = side / max(height, width)
+    if factor < 1:
+        image = cv2.resize(
+            image, (round(width * factor), round(height * factor)), interpolation=cv2.INTER_AREA
+        )
+    return image

@@ -1,0 +1,142 @@
+"""Issue 18: the local engine's line, tear and clean-photo gates, the realistic ageing model and
+the evaluation photo set (pure numpy/OpenCV, seconds)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from processing.engines import local, photoset
+from processing.engines.aging import PAPER, age_realistically
+from processing.quality import ssim
+
+
+def grainy(clean: np.ndarray, sigma: float = 7.0, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, sigma, clean.shape[:2])[:, :, None]
+    return np.clip(clean.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def scene() -> np.ndarray:
+    """A soft gradient with a sharp step edge and a thin real dark bar down its middle."""
+    ramp = np.tile(np.linspace(70, 180, 640, dtype=np.float32), (400, 1))
+    ramp[:, 400:] -= 40  # a real step edge
+    gray = np.repeat(ramp[:, :, None], 3, axis=2).astype(np.uint8)
+    return cv2.GaussianBlur(gray, (0, 0), 1.0)
+
+
+def draw_scratch(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    scratched = image.copy()
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for canvas, tone in ((scratched, (240, 240, 240)), (mask, 255)):
+        cv2.line(canvas, (30, 380), (600, 40), tone, 2, cv2.LINE_AA)
+    return scratched, mask > 0
+
+
+def test_line_detector_finds_a_drawn_scratch_and_not_a_real_edge() -> None:
+    clean = scene()
+    scratched, truth = draw_scratch(clean)
+    work = local.denoise(grainy(scratched), 7.0)
+
+    found = local.detect_lines(work, local.estimate_noise(local.lightness_of(work))) > 0
+
+    assert found[truth].mean() > 0.8
+    edge = np.zeros_like(truth)
+    edge[:, 395:405] = True
+    edge &= ~cv2.dilate(truth.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert found[edge].mean() < 0.02
+    assert found[~cv2.dilate(truth.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)].mean() < 0.002
+
+
+def test_scratch_across_a_grainy_print_is_inpainted() -> None:
+    clean = scene()
+    scratched, truth = draw_scratch(clean)
+
+    restored, measured = local.restore(grainy(scratched))
+    # The same print without the scratch, restored the same way (same grain, same tone steps).
+    reference, _ = local.restore(grainy(clean))
+
+    assert "long_scratches" in measured.steps
+    error = np.abs(restored.astype(int) - reference.astype(int)).max(axis=2)
+    assert np.median(error[truth]) < 15
+    assert np.median(np.abs(scratched.astype(int) - clean.astype(int)).max(axis=2)[truth]) > 50
+
+
+def test_clean_photo_is_left_alone_even_with_a_straight_line_in_it(astronaut: np.ndarray) -> None:
+    lined = astronaut.copy()
+    cv2.line(lined, (0, 500), (511, 20), (235, 235, 235), 1)
+
+    restored, measured = local.restore(lined)
+
+    assert measured.noise_sigma <= local.NOISE_GATE
+    assert not {"denoise", "long_scratches", "tears", "colour", "contrast", "sharpen"} & set(measured.steps)
+    assert ssim(lined, restored) >= 0.98
+
+
+def test_missing_corner_is_filled_on_a_grainy_print_only(coffee: np.ndarray) -> None:
+    corner = np.zeros(coffee.shape[:2], np.uint8)
+    cv2.fillPoly(corner, [np.int32([[0, 0], [50, 0], [0, 45]])], 255)
+    aged = grainy(coffee)
+    aged[corner > 0] = PAPER
+    clean_with_corner = coffee.copy()
+    clean_with_corner[corner > 0] = PAPER
+
+    restored, measured = local.restore(aged)
+    _, clean_measured = local.restore(clean_with_corner)
+
+    assert "tears" in measured.steps
+    assert "tears" not in clean_measured.steps
+    assert np.abs(restored[corner > 0].astype(int) - np.asarray(PAPER)).max(axis=1).mean() > 40
+
+
+def test_noise_estimate_sees_grain_through_jpeg(camera: np.ndarray) -> None:
+    noisy = grainy(camera, sigma=8.0)
+    _, encoded = cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, 65])
+    recompressed = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+
+    assert local.estimate_noise(camera[:, :, 0]) < local.NOISE_GATE
+    assert local.estimate_noise(recompressed[:, :, 0]) > 5.0
+
+
+def test_realistic_ageing_is_repeatable_and_marks_its_damage(coffee: np.ndarray) -> None:
+    first = age_realistically(coffee, seed=5)
+    again = age_realistically(coffee, seed=5)
+    other = age_realistically(coffee, seed=6)
+
+    assert np.array_equal(first.image, again.image)
+    assert not np.array_equal(first.image, other.image)
+    assert first.lines.any()
+    assert not (first.lines & first.tears).any()
+    assert ssim(coffee, first.image) < 0.8
+
+
+def test_photo_set_is_large_documented_and_split_once() -> None:
+    tuning, evaluation = photoset.tuning(), photoset.evaluation()
+
+    assert len(photoset.PHOTOS) >= 40
+    assert len({p.name for p in photoset.PHOTOS}) == len(photoset.PHOTOS)
+    assert all(
+        p.licence and p.source and p.package.split(":")[0] in {"pypi", "debian"} for p in photoset.PHOTOS
+    )
+    assert not {p.name for p in tuning} & {p.name for p in evaluation}
+    assert len(tuning) + len(evaluation) == len(photoset.PHOTOS)
+    assert abs(len(tuning) - len(evaluation)) <= 1
+    assert [p.name for p in photoset.evaluation()] == [p.name for p in evaluation]
+    assert {p.name for p in photoset.evaluation(seed=1)} != {p.name for p in evaluation}
+
+
+def test_a_missing_photo_names_the_package_to_install() -> None:
+    photo = photoset.Photo("gone", "debian:mate-backgrounds", "/nonexistent/x.jpg", "GPL-2+", "-", "nature")
+
+    with pytest.raises(photoset.PhotoMissing, match="mate-backgrounds"):
+        photoset.load(photo)
+
+
+def test_engine_eval_prints_each_target(capsys: pytest.CaptureFixture[str]) -> None:
+    call_command("engine_eval", photo=["coffee"], repeat=1)
+
+    out = capsys.readouterr().out
+    assert out.count("PASS") + out.count("FAIL") == 7
+    assert "scratch/crease pixels repaired" in out
+    assert "1280x720 restore on one core" in out
