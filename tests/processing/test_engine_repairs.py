@@ -18,6 +18,11 @@ def grainy(clean: np.ndarray, sigma: float = 7.0, seed: int = 0) -> np.ndarray:
     return np.clip(clean.astype(np.float32) + noise, 0, 255).astype(np.uint8)
 
 
+def yellowed(print_: np.ndarray) -> np.ndarray:
+    """The paper and dyes of an old print: a yellow cast (a perfectly grey file is digital)."""
+    return np.clip(print_.astype(np.float32) * [1.0, 0.95, 0.82], 0, 255).astype(np.uint8)
+
+
 def scene() -> np.ndarray:
     """A soft gradient with a sharp step edge and a thin real dark bar down its middle."""
     ramp = np.tile(np.linspace(70, 180, 640, dtype=np.float32), (400, 1))
@@ -53,9 +58,9 @@ def test_scratch_across_a_grainy_print_is_inpainted() -> None:
     clean = scene()
     scratched, truth = draw_scratch(clean)
 
-    restored, measured = local.restore(grainy(scratched))
+    restored, measured = local.restore(yellowed(grainy(scratched)))
     # The same print without the scratch, restored the same way (same grain, same tone steps).
-    reference, _ = local.restore(grainy(clean))
+    reference, _ = local.restore(yellowed(grainy(clean)))
 
     assert "long_scratches" in measured.steps
     error = np.abs(restored.astype(int) - reference.astype(int)).max(axis=2)
@@ -140,3 +145,84 @@ def test_engine_eval_prints_each_target(capsys: pytest.CaptureFixture[str]) -> N
     assert out.count("PASS") + out.count("FAIL") == 7
     assert "scratch/crease pixels repaired" in out
     assert "1280x720 restore on one core" in out
+
+
+def gray_photo(name: str) -> np.ndarray:
+    from skimage import data
+
+    return np.repeat(getattr(data, name)()[:, :, None], 3, axis=2)
+
+
+@pytest.mark.parametrize("name", ["gravel", "coins"])
+def test_clean_textured_photo_is_left_alone(name: str) -> None:
+    # Gravel's fine texture measures as strong as film grain (sigma ~12) edge to edge; coins'
+    # texture measures ~4 but only on the coins. Neither is an old print.
+    clean = gray_photo(name)
+
+    restored, measured = local.restore(clean)
+
+    assert measured.noise_sigma > local.NOISE_GATE
+    assert not measured.old_print
+    assert not {"denoise", "long_scratches", "colour", "contrast", "sharpen"} & set(measured.steps)
+    assert ssim(clean, restored) >= 0.97
+
+
+def test_grainy_aged_textured_photo_is_treated() -> None:
+    clean = gray_photo("coins")
+    aged = age_realistically(clean, seed=3)
+
+    restored, measured = local.restore(aged.image)
+
+    assert measured.old_print
+    assert {"denoise", "long_scratches"} <= set(measured.steps)
+    assert ssim(clean, restored) > ssim(clean, aged.image) + 0.05
+
+
+def test_grain_evenness_tells_film_grain_from_texture_in_part_of_a_photo() -> None:
+    flat = np.full((400, 600), 128, np.uint8)
+    rng = np.random.default_rng(0)
+    everywhere = np.clip(flat + rng.normal(0, 8, flat.shape), 0, 255).astype(np.uint8)
+    in_part = flat.copy()
+    in_part[:, :200] = everywhere[:, :200]
+
+    assert local.grain_uniformity(everywhere) >= local.GRAIN_UNIFORMITY
+    assert local.grain_uniformity(in_part) < 0.5
+
+
+def test_perfectly_grey_grainy_file_is_not_an_old_print() -> None:
+    grey = grainy(scene())
+
+    _, grey_measured = local.restore(grey)
+    _, print_measured = local.restore(yellowed(grey))
+
+    assert grey_measured.neutral and not grey_measured.old_print
+    assert print_measured.old_print and "denoise" in print_measured.steps
+
+
+def test_line_detector_reading_a_text_page_is_not_trusted() -> None:
+    photo = photoset.by_name("page")
+    clean = photoset.load(photo)
+    aged = age_realistically(clean, seed=1000 + photoset.PHOTOS.index(photo))
+
+    restored, measured = local.restore(aged.image)
+
+    # Rows of text are long thin dark strokes too: the detector flags a fifth of the page.
+    assert measured.line_fraction > local.LINE_MAX_FRACTION
+    assert "long_scratches" not in measured.steps
+    assert ssim(clean, restored) > ssim(clean, aged.image)
+
+
+def test_safeguard_backs_off_when_the_picture_itself_changed(
+    coffee: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aged = age_realistically(coffee, seed=2).image
+    assert local.structure_kept(aged, aged) == pytest.approx(1.0)
+    _, measured = local.restore(aged)
+    assert measured.structure >= local.STRUCTURE_GUARD and measured.steps[0] == "denoise"
+
+    # A guard no restoration can pass: the repairs are dropped, then the input comes back as is.
+    monkeypatch.setattr(local, "STRUCTURE_GUARD", 1.01)
+    guarded, measured = local.restore(aged)
+
+    assert measured.steps == ["safeguard_unchanged"]
+    assert np.array_equal(guarded, aged)
