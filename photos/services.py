@@ -133,8 +133,9 @@ def photo_upload(
     check_size(size)
     corners = parse_quad(quad)
     try:
-        fmt = imaging.sniff(file)
-        imaging.decode(file)  # the whole file must decode (truncation, bombs), at draft scale
+        # Header, pixel cap and a check decode only where it is cheap: a web request's memory
+        # stays bounded whatever the file; the full decode is the worker's (photo_preprocess).
+        fmt = imaging.verify(file, max_decode_bytes=settings.PHOTO_VERIFY_MAX_DECODE_BYTES)
     except imaging.ImageRefused as exc:
         raise refusal(exc) from exc
     content_hash = _sha256(file)
@@ -162,6 +163,27 @@ def photo_upload(
         "photo uploaded", extra={"photo_id": photo.pk, "user_id": user.pk, "format": fmt, "bytes": size}
     )
     return photo
+
+
+def photo_detect_corners(*, file: IO[bytes], size: int) -> tuple[imaging.Quad | None, float]:
+    """A print's corners on a small copy of a picture (the crop page sends about 640 px):
+    (quad or None, confidence). A file too costly to decode in a web request is refused."""
+    check_size(size)
+    try:
+        decoded = imaging.decode(
+            file, need=(640, 640), margin=1.0, max_decode_bytes=settings.PHOTO_VERIFY_MAX_DECODE_BYTES
+        )
+    except imaging.TooCostly as exc:
+        raise PhotoTooLarge(
+            "This picture is too large to look for corners in: send a smaller copy "
+            "(about 640 px along its long side).",
+            detail=str(exc),
+        ) from exc
+    except imaging.ImageRefused as exc:
+        raise refusal(exc) from exc
+    quad, confidence = imaging.detect_border(np.asarray(decoded.image))
+    found = quad is not None and confidence >= imaging.BORDER_CONFIDENCE_MIN
+    return (quad if found else None), confidence
 
 
 def photo_preprocess(*, photo_id: int) -> Photo | None:
