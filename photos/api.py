@@ -107,11 +107,20 @@ def upload_photo(
     file: File[UploadedFile],
     quad: Form[str | None] = None,
     source: Form[str | None] = None,
+    queued_for: Form[str | None] = None,
 ) -> Status:
+    """``queued_for``: the ``data-queue-owner`` of the page that took the photo (refused with
+    409 ``queued_for_another_account`` when that is not the library it would go into)."""
     if getattr(request, "handoff", False):
         source = "handoff"  # whatever the phone says, it came through the QR link
     photo = photo_upload(
-        user=request.user, file=file, size=file.size, name=file.name, quad=quad, source=source
+        user=request.user,
+        file=file,
+        size=file.size,
+        name=file.name,
+        quad=quad,
+        source=source,
+        queued_for=queued_for,
     )
     return Status(201, photo)
 

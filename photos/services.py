@@ -25,6 +25,7 @@ from accounts.models import User
 from credits.selectors import user_tier
 from photos import imaging
 from photos.models import Photo, PhotoSource, PhotoStatus, QuadSource
+from photos.selectors import upload_owner_tag
 from photos.storage import storage_key
 from rekindle.celery import queue_for_tier
 from rekindle.exceptions import DomainError, NotFound
@@ -52,6 +53,11 @@ class UnreadableImage(DomainError):
 class InvalidQuad(DomainError):
     code = "invalid_quad"
     status = 422
+
+
+class QueuedForAnotherAccount(DomainError):
+    code = "queued_for_another_account"
+    status = 409
 
 
 class PhotoNotUploaded(DomainError):
@@ -127,9 +133,25 @@ def photo_enqueue_preprocess(*, photo: Photo) -> None:
 
 
 def photo_upload(
-    *, user: User, file: IO[bytes], size: int, name: str = "", quad: object = None, source: str | None = None
+    *,
+    user: User,
+    file: IO[bytes],
+    size: int,
+    name: str = "",
+    quad: object = None,
+    source: str | None = None,
+    queued_for: str | None = None,
 ) -> Photo:
-    """Accept an upload: check size, real format and readability, store it, queue preprocessing."""
+    """Accept an upload: check size, real format and readability, store it, queue preprocessing.
+
+    ``queued_for`` is the owner tag of the page that took the photo (``upload_owner_tag``):
+    a photo taken for one library is never stored in another, whoever is signed in on the
+    device by the time it is sent.
+    """
+    if queued_for and queued_for != upload_owner_tag(user_id=user.pk):
+        raise QueuedForAnotherAccount(
+            "This photo was taken on this device for another account, so it was not added to yours."
+        )
     check_size(size)
     corners = parse_quad(quad)
     try:
