@@ -344,7 +344,7 @@ class Command(BaseCommand):
                 "from accounts.services import api_token_create\n"
                 f"u, _ = get_user_model().objects.get_or_create(email='{BENCH_EMAIL}')\n"
                 "print(api_token_create(user=u, name='bench')[1])",
-            ).strip()
+            ).splitlines()[-1]  # log lines may come first
             port = _free_port()
             web = subprocess.Popen(  # noqa: S603 -- gunicorn from our own environment
                 [str(Path(sys.executable).parent / "gunicorn"), "rekindle.wsgi",
@@ -426,7 +426,9 @@ class Command(BaseCommand):
             f"{count} concurrent uploads against gunicorn (3 workers × 4 threads), {elapsed:.1f} s:"
         )
         for name, status, seconds in sorted(uploads):
-            self.stdout.write(f"  {name:<16} {status!s:<6} {seconds:6.1f} s")
+            self.stdout.write(f"  {name:<18} {status!s:<6} {seconds:6.1f} s")
+        accepted = sum(status == 201 for _, status, _ in uploads)
+        self.stdout.write(f"Uploads accepted: {accepted}/{count}")
         answered = len(latencies) - unanswered
         self.stdout.write(
             f"/healthz: {answered}/{len(latencies)} answered within {HEALTHZ_TIMEOUT_S:.0f} s; latency "
