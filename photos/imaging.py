@@ -107,15 +107,6 @@ def _open(stream: BinaryIO) -> Image.Image:
     return img
 
 
-def sniff(stream: BinaryIO) -> str:
-    """The file's real format (by content), or UnsupportedFormat/Unreadable."""
-    try:
-        with _open(stream) as img:
-            return img.format or ""
-    finally:
-        stream.seek(0)
-
-
 # Bytes per pixel of Pillow's image buffer for each mode a file can open in.
 _MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
 # A HEIC or WebP decode also holds the codec's own buffers besides Pillow's 4-byte pixels:
@@ -184,7 +175,7 @@ def verify(stream: BinaryIO, *, max_decode_bytes: int) -> str:
 
     Larger files are checked as far as their structure allows without decoding (a PNG's
     chunk CRCs and end); their full decode happens in the worker, which rejects a damaged
-    one there. Returns the format's name, like ``sniff``.
+    one there. Returns the format's name (by content); raises UnsupportedFormat/Unreadable.
     """
     try:
         with _open(stream) as img:

@@ -303,7 +303,8 @@
           li.appendChild(a);
         }
         queueList.appendChild(li);
-      } else if (!r.offline && r.body?.message) {
+      } else if (!r.offline && r.status !== 409 && r.body?.message) {
+        // (409: the service worker tried another account's photo; it stays, counted above.)
         errorBox.textContent = `${r.item.filename}: ${r.body.message}`;
       }
     }
