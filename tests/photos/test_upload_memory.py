@@ -203,3 +203,22 @@ def test_sixteen_bit_gray_keeps_its_top_byte_in_strips():
     out = imaging._eight_bit(Image.fromarray(ramp))
     assert out.mode == "L"
     assert np.array_equal(np.asarray(out), (ramp >> 8).astype(np.uint8))
+
+
+def test_reducing_a_large_rgba_image_makes_no_whole_image_premultiplied_copy():
+    # given a large RGBA picture (the worker's 16-bit RGBA PNGs decode to RGBA)
+    img = Image.new("RGBA", (3000, 2000), (200, 120, 40, 255))
+    converted: list[tuple[int, int]] = []
+    real_convert = Image.Image.convert
+
+    def convert(self: Image.Image, mode: str | None = None, *args: object, **kwargs: object) -> Image.Image:
+        if mode == "RGBa":
+            converted.append(self.size)
+        return real_convert(self, mode, *args, **kwargs)
+
+    # when it is reduced for preprocessing
+    with mock.patch.object(Image.Image, "convert", convert):
+        reduced = imaging._reduce(img, 300)
+    # then only strips of rows are premultiplied, and the result is Pillow's own reduction
+    assert converted and max(h for _, h in converted) <= imaging.STRIP_ROWS
+    assert np.array_equal(np.asarray(reduced), np.asarray(img.reduce(10)))
