@@ -222,3 +222,16 @@ def test_reducing_a_large_rgba_image_makes_no_whole_image_premultiplied_copy():
     # then only strips of rows are premultiplied, and the result is Pillow's own reduction
     assert converted and max(h for _, h in converted) <= imaging.STRIP_ROWS
     assert np.array_equal(np.asarray(reduced), np.asarray(img.reduce(10)))
+
+
+def test_the_benchmarks_worst_cases_sit_at_the_pixel_cap_and_the_check_budget(settings):
+    from photos.management.commands.upload_memory_bench import budget_size, cap_size
+
+    width, height = cap_size()
+    assert imaging.MAX_PIXELS * 0.999 < width * height <= imaging.MAX_PIXELS
+    for name, fmt, mode in [("budget.webp", "WEBP", "RGB"), ("budget.heic", "HEIF", "RGB"),
+                            ("budget-rgba16.png", "PNG", "RGBA")]:  # fmt: skip
+        probe = Image.new(mode, budget_size(name))
+        probe.format = fmt
+        cost = imaging.decode_cost(probe)
+        assert settings.PHOTO_VERIFY_MAX_DECODE_BYTES * 0.99 < cost <= settings.PHOTO_VERIFY_MAX_DECODE_BYTES
