@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import File, Form, Router, Schema, Status
@@ -15,18 +14,16 @@ from ninja.security import APIKeyCookie, django_auth
 from pydantic import Field
 
 from accounts.auth import BearerTokenAuth
-from photos import imaging
 from photos.handoff import SESSION_KEY, handoff_user_for_session
 from photos.models import Photo
 from photos.selectors import photo_get_for_user, photo_list_for_user
 from photos.services import (
-    check_size,
     photo_complete,
     photo_delete,
+    photo_detect_corners,
     photo_presign,
     photo_recrop,
     photo_upload,
-    refusal,
 )
 from photos.storage import media_url
 from photos.throttling import UploadThrottle
@@ -110,11 +107,20 @@ def upload_photo(
     file: File[UploadedFile],
     quad: Form[str | None] = None,
     source: Form[str | None] = None,
+    queued_for: Form[str | None] = None,
 ) -> Status:
+    """``queued_for``: the ``data-queue-owner`` of the page that took the photo (refused with
+    409 ``queued_for_another_account`` when that is not the library it would go into)."""
     if getattr(request, "handoff", False):
         source = "handoff"  # whatever the phone says, it came through the QR link
     photo = photo_upload(
-        user=request.user, file=file, size=file.size, name=file.name, quad=quad, source=source
+        user=request.user,
+        file=file,
+        size=file.size,
+        name=file.name,
+        quad=quad,
+        source=source,
+        queued_for=queued_for,
     )
     return Status(201, photo)
 
@@ -142,14 +148,8 @@ def presign_photo(request: HttpRequest, payload: PresignIn) -> Status:
 )
 def detect_corners(request: HttpRequest, file: File[UploadedFile]) -> dict[str, Any]:
     """For the crop page: send a small copy (about 640 px) of the picture, get its corners."""
-    check_size(file.size)
-    try:
-        decoded = imaging.decode(file, need=(640, 640), margin=1.0)
-    except imaging.ImageRefused as exc:
-        raise refusal(exc) from exc
-    quad, confidence = imaging.detect_border(np.asarray(decoded.image))
-    found = quad is not None and confidence >= imaging.BORDER_CONFIDENCE_MIN
-    return {"found": found, "quad": quad if found else None, "confidence": confidence}
+    quad, confidence = photo_detect_corners(file=file, size=file.size)
+    return {"found": quad is not None, "quad": quad, "confidence": confidence}
 
 
 @router.post("/{photo_id}/complete", response=PhotoOut, summary="Finish a direct S3 upload")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import zlib
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -55,6 +56,12 @@ class Unreadable(ImageRefused):
     reason = "unreadable"
 
 
+class TooCostly(ImageRefused):
+    """Readable, but more than this caller may decode (a web request, not the worker)."""
+
+    reason = "too_costly"
+
+
 @dataclass
 class Decoded:
     image: Image.Image  # RGB, upright, sRGB, no metadata
@@ -76,6 +83,7 @@ _ORIENTATION = {
 }
 TOO_MANY_PIXELS = "The image has far too many pixels."
 DAMAGED = "The image is damaged or incomplete."
+TOO_COSTLY = "The image needs more memory to decode than this request may use."
 # Detection and statistics need only this many pixels along the long side.
 PREVIEW_SIZE = 512
 
@@ -99,11 +107,84 @@ def _open(stream: BinaryIO) -> Image.Image:
     return img
 
 
-def sniff(stream: BinaryIO) -> str:
-    """The file's real format (by content), or UnsupportedFormat/Unreadable."""
+# Bytes per pixel of Pillow's image buffer for each mode a file can open in.
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
+# A HEIC or WebP decode also holds the codec's own buffers besides Pillow's 4-byte pixels:
+# measured 7.8 bytes per pixel in all for an 8-bit HEIC (16-bit ones hold more), 15-17 for
+# WebP (upload_memory_bench, "budget" rows).
+_CODEC_BYTES = {"HEIF": 8, "WEBP": 14}
+
+
+def decode_cost(img: Image.Image) -> int:
+    """Bytes of memory a check decode (``verify_decode``) of this opened file needs, from
+    its header alone.
+
+    A baseline JPEG decodes at 1/8 scale (libjpeg streams it, holding only the small
+    result). A progressive JPEG needs all its DCT coefficients at once whatever the scale:
+    2 bytes per sample, counted as if no channel were subsampled. Other formats decode every
+    pixel into Pillow's buffer (1 to 4 bytes per pixel), HEIC and WebP into the codec's too.
+    """
+    pixels = img.width * img.height
+    if img.format == "JPEG":
+        if img.info.get("progressive") or img.info.get("progression"):
+            return pixels * 2 * len(img.getbands())
+        return pixels * 4 // 64
+    return pixels * (_MODE_BYTES.get(img.mode, 4) + _CODEC_BYTES.get(img.format or "", 0))
+
+
+def _check_png_chunks(stream: BinaryIO) -> None:
+    """Walk a PNG's chunks without decompressing: each CRC must match and IEND must come, so
+    a truncated or corrupted file is caught without holding its pixels."""
+    stream.seek(8)
+    while True:
+        head = stream.read(8)
+        if len(head) < 8:
+            raise Unreadable(DAMAGED)
+        length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+        crc = zlib.crc32(kind)
+        remaining = length
+        while remaining:
+            chunk = stream.read(min(remaining, 1 << 20))
+            if not chunk:
+                raise Unreadable(DAMAGED)
+            crc = zlib.crc32(chunk, crc)
+            remaining -= len(chunk)
+        stored = stream.read(4)
+        if len(stored) < 4 or int.from_bytes(stored, "big") != crc:
+            raise Unreadable(DAMAGED)
+        if kind == b"IEND":
+            return
+
+
+def verify_decode(img: Image.Image) -> None:
+    """Decode an opened file at the least cost that still reads all of it (JPEG at 1/8
+    scale), to catch damage; the pixels are dropped."""
+    try:
+        if img.format == "JPEG":
+            img.draft(None, (max(1, img.width // 8), max(1, img.height // 8)))
+        img.load()
+    except Image.DecompressionBombError as exc:
+        raise Unreadable(TOO_MANY_PIXELS) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise Unreadable(DAMAGED) from exc
+
+
+def verify(stream: BinaryIO, *, max_decode_bytes: int) -> str:
+    """Check an upload cheaply, for the web request: the real format and the pixel count from
+    the header; then a check decode only when ``decode_cost`` fits ``max_decode_bytes``.
+
+    Larger files are checked as far as their structure allows without decoding (a PNG's
+    chunk CRCs and end); their full decode happens in the worker, which rejects a damaged
+    one there. Returns the format's name (by content); raises UnsupportedFormat/Unreadable.
+    """
     try:
         with _open(stream) as img:
-            return img.format or ""
+            fmt = img.format or ""
+            if decode_cost(img) <= max_decode_bytes:
+                verify_decode(img)
+            elif fmt == "PNG":
+                _check_png_chunks(stream)
+        return fmt
     finally:
         stream.seek(0)
 
@@ -128,12 +209,27 @@ def looks_like_image(head: bytes) -> bool:
     return False
 
 
+# Rows converted at a time from 16 to 8 bits: the temporary copies stay a few MB.
+STRIP_ROWS = 256
+
+
+def _top_byte(img: Image.Image) -> Image.Image:
+    """A 16-bit gray image (I;16* or I) as 8-bit L, keeping the top 8 bits, in strips of
+    rows: the only whole-image allocation is the 1-byte-per-pixel result (a whole-image
+    32-bit copy of a 120 MP scan would be 480 MB)."""
+    width, height = img.size
+    out = np.empty((height, width), np.uint8)
+    for top in range(0, height, STRIP_ROWS):
+        strip = np.asarray(img.crop((0, top, width, min(height, top + STRIP_ROWS))))
+        out[top : top + strip.shape[0]] = (strip >> 8).clip(0, 255)
+    return Image.fromarray(out, "L")
+
+
 def _eight_bit(img: Image.Image) -> Image.Image:
     """16-bit and palette images as 8-bit L/RGB/RGBA, so they can be reduced and converted."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16-bit PNG: keep the top 8 bits (Pillow's convert("L") would clip instead).
-        arr = np.asarray(img, dtype=np.uint32)
-        return Image.fromarray((arr >> 8).clip(0, 255).astype(np.uint8), "L")
+        return _top_byte(img)
     if img.mode == "P":
         return img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode == "1":
@@ -164,9 +260,21 @@ def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
 
 
 def _reduce(img: Image.Image, long_side: int) -> Image.Image:
-    """Integer box reduction (fast, in C) that keeps at least ``long_side`` px along the long side."""
+    """Integer box reduction (fast, in C) that keeps at least ``long_side`` px along the long side.
+
+    Done in strips of rows (a multiple of the factor, so the boxes and the result are the
+    same): Pillow reduces RGBA and LA through a premultiplied copy of the whole image, which
+    for a 120 MP scan would be another 480 MB.
+    """
     factor = int(max(img.size) // long_side)
-    return img.reduce(factor) if factor >= 2 else img
+    if factor < 2:
+        return img
+    width, height = img.size
+    out = Image.new(img.mode, (-(-width // factor), -(-height // factor)))
+    step = factor * max(1, STRIP_ROWS // factor)
+    for top in range(0, height, step):
+        out.paste(img.crop((0, top, width, min(height, top + step))).reduce(factor), (0, top // factor))
+    return out
 
 
 def _preview(img: Image.Image) -> np.ndarray:
@@ -175,15 +283,26 @@ def _preview(img: Image.Image) -> np.ndarray:
     return np.asarray(img.reduce(factor) if factor > 1 else img)
 
 
-def decode(stream: BinaryIO, *, need: tuple[int, int] = PROCESSING_SIZE, margin: float = 1.0) -> Decoded:
+def decode(
+    stream: BinaryIO,
+    *,
+    need: tuple[int, int] = PROCESSING_SIZE,
+    margin: float = 1.0,
+    max_decode_bytes: int | None = None,
+) -> Decoded:
     """Decode just enough pixels, upright, sRGB, without metadata.
 
     "Enough" is what fitting into ``need`` keeps, times ``margin`` (a crop asks for more).
     JPEGs use Pillow's draft (libjpeg's DCT scaling: a 12 MP photo decodes at 1/4, a 48 MP
     one at 1/8, never in full); other formats are box-reduced by an integer factor right
-    after decoding, before any colour work. Animated files give their first frame.
+    after decoding, before any colour work. Animated files give their first frame. With
+    ``max_decode_bytes``, a file whose ``decode_cost`` is larger is refused (TooCostly)
+    before any pixel is decoded.
     """
     img = _open(stream)
+    if max_decode_bytes is not None and decode_cost(img) > max_decode_bytes:
+        img.close()
+        raise TooCostly(TOO_COSTLY)
     fmt = img.format or ""
     try:
         img.seek(0)  # animated WebP/PNG: the first frame

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.crypto import salted_hmac
 
 from accounts.models import User
 from photos.models import Photo
@@ -19,3 +20,9 @@ def photo_get_for_user(*, user: User, photo_id: int) -> Photo:
     if photo is None:
         raise NotFound("No such photo.")
     return photo
+
+
+def upload_owner_tag(*, user_id: int) -> str:
+    """Whose library a page uploads into, as an opaque tag (no email, no guessable id): pages
+    stamp photos queued offline with it, so they are only ever sent into that library."""
+    return salted_hmac("rekindle.photos.upload-owner", f"user:{user_id}").hexdigest()[:24]

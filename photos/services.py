@@ -25,6 +25,7 @@ from accounts.models import User
 from credits.selectors import user_tier
 from photos import imaging
 from photos.models import Photo, PhotoSource, PhotoStatus, QuadSource
+from photos.selectors import upload_owner_tag
 from photos.storage import storage_key
 from rekindle.celery import queue_for_tier
 from rekindle.exceptions import DomainError, NotFound
@@ -52,6 +53,11 @@ class UnreadableImage(DomainError):
 class InvalidQuad(DomainError):
     code = "invalid_quad"
     status = 422
+
+
+class QueuedForAnotherAccount(DomainError):
+    code = "queued_for_another_account"
+    status = 409
 
 
 class PhotoNotUploaded(DomainError):
@@ -127,14 +133,31 @@ def photo_enqueue_preprocess(*, photo: Photo) -> None:
 
 
 def photo_upload(
-    *, user: User, file: IO[bytes], size: int, name: str = "", quad: object = None, source: str | None = None
+    *,
+    user: User,
+    file: IO[bytes],
+    size: int,
+    name: str = "",
+    quad: object = None,
+    source: str | None = None,
+    queued_for: str | None = None,
 ) -> Photo:
-    """Accept an upload: check size, real format and readability, store it, queue preprocessing."""
+    """Accept an upload: check size, real format and readability, store it, queue preprocessing.
+
+    ``queued_for`` is the owner tag of the page that took the photo (``upload_owner_tag``):
+    a photo taken for one library is never stored in another, whoever is signed in on the
+    device by the time it is sent.
+    """
+    if queued_for and queued_for != upload_owner_tag(user_id=user.pk):
+        raise QueuedForAnotherAccount(
+            "This photo was taken on this device for another account, so it was not added to yours."
+        )
     check_size(size)
     corners = parse_quad(quad)
     try:
-        fmt = imaging.sniff(file)
-        imaging.decode(file)  # the whole file must decode (truncation, bombs), at draft scale
+        # Header, pixel cap and a check decode only where it is cheap: a web request's memory
+        # stays bounded whatever the file; the full decode is the worker's (photo_preprocess).
+        fmt = imaging.verify(file, max_decode_bytes=settings.PHOTO_VERIFY_MAX_DECODE_BYTES)
     except imaging.ImageRefused as exc:
         raise refusal(exc) from exc
     content_hash = _sha256(file)
@@ -162,6 +185,27 @@ def photo_upload(
         "photo uploaded", extra={"photo_id": photo.pk, "user_id": user.pk, "format": fmt, "bytes": size}
     )
     return photo
+
+
+def photo_detect_corners(*, file: IO[bytes], size: int) -> tuple[imaging.Quad | None, float]:
+    """A print's corners on a small copy of a picture (the crop page sends about 640 px):
+    (quad or None, confidence). A file too costly to decode in a web request is refused."""
+    check_size(size)
+    try:
+        decoded = imaging.decode(
+            file, need=(640, 640), margin=1.0, max_decode_bytes=settings.PHOTO_VERIFY_MAX_DECODE_BYTES
+        )
+    except imaging.TooCostly as exc:
+        raise PhotoTooLarge(
+            "This picture is too large to look for corners in: send a smaller copy "
+            "(about 640 px along its long side).",
+            detail=str(exc),
+        ) from exc
+    except imaging.ImageRefused as exc:
+        raise refusal(exc) from exc
+    quad, confidence = imaging.detect_border(np.asarray(decoded.image))
+    found = quad is not None and confidence >= imaging.BORDER_CONFIDENCE_MIN
+    return (quad if found else None), confidence
 
 
 def photo_preprocess(*, photo_id: int) -> Photo | None:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from photos.handoff import SESSION_KEY, handoff_arrivals, handoff_claim, handoff_qr_svg, handoff_start
-from photos.selectors import photo_get_for_user, photo_list_for_user
+from photos.selectors import photo_get_for_user, photo_list_for_user, upload_owner_tag
 from photos.services import photo_delete, photo_recrop, photo_upload
 from photos.storage import media_url
 from photos.throttling import RATE_LIMITED_MESSAGE, UploadThrottle
@@ -55,6 +55,7 @@ def photo_new(request: HttpRequest) -> HttpResponse:
                 name=upload.name,
                 quad=request.POST.get("quad"),
                 source=request.POST.get("source"),
+                queued_for=request.POST.get("queued_for"),
             )
         except DomainError as exc:
             error, status = exc.message, exc.status
@@ -62,7 +63,8 @@ def photo_new(request: HttpRequest) -> HttpResponse:
             return redirect("photos:detail", photo_id=photo.pk)
     elif request.method == "POST":
         error, status = "Choose a photo to upload.", 400
-    return render(request, "photos/photo_new.html", {"error": error}, status=status)
+    context = {"error": error, "queue_owner": upload_owner_tag(user_id=request.user.pk)}
+    return render(request, "photos/photo_new.html", context, status=status)
 
 
 @login_required
@@ -143,4 +145,10 @@ def handoff_claim_view(request: HttpRequest, token: str) -> HttpResponse:
         status = 404 if isinstance(exc, NotFound) else exc.status
         return render(request, "photos/handoff_gone.html", {"message": exc.message}, status=status)
     request.session[SESSION_KEY] = handoff.pk
-    return render(request, "photos/handoff_phone.html", {"handoff": handoff, "owner": handoff.user})
+    # Photos this phone queues offline belong to the desktop's library, whoever signs in here later.
+    context = {
+        "handoff": handoff,
+        "owner": handoff.user,
+        "queue_owner": upload_owner_tag(user_id=handoff.user_id),
+    }
+    return render(request, "photos/handoff_phone.html", context)

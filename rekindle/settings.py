@@ -304,6 +304,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 PHOTO_MAX_BYTES = 50 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Most memory (bytes, estimated from the header) a web request may spend decoding an upload
+# to check it; larger files are checked from their header and structure, and decoded in full
+# only by the worker. Keeps each upload request's added peak bounded (upload_memory_bench).
+PHOTO_VERIFY_MAX_DECODE_BYTES = env.int("PHOTO_VERIFY_MAX_DECODE_BYTES", default=160 * 1024 * 1024)
 # Signed media URLs (local storage) and presigned S3 GETs expire after this many seconds.
 MEDIA_URL_MAX_AGE = env.int("MEDIA_URL_MAX_AGE", default=60 * 60)
 

@@ -30,19 +30,35 @@
   const all = () => withStore("readonly", (s) => s.getAll());
   const remove = (id) => withStore("readwrite", (s) => s.delete(id));
 
+  // Every photo carries the owner tag of the page that took it (data-queue-owner: whose
+  // library it is for). The server refuses it (409) for any other library.
   function formFor(item) {
     const form = new FormData();
     form.append("file", item.blob, item.filename || "photo.jpg");
     if (item.quad) form.append("quad", JSON.stringify(item.quad));
     form.append("source", item.source || "camera");
+    if (item.owner) form.append("queued_for", item.owner);
     return form;
+  }
+
+  // Waiting photos split by owner: this page's, and other accounts' on this device (photos
+  // queued before owners were recorded count as another account's: nobody can say whose).
+  async function partition(owner) {
+    const items = await all();
+    return {
+      mine: items.filter((it) => it.owner && it.owner === owner),
+      others: items.filter((it) => !it.owner || it.owner !== owner),
+    };
   }
 
   // Statuses that say the photo itself will never be accepted: drop it (with its message).
   const FINAL_REFUSALS = new Set([400, 413, 415, 422]);
 
   // Sends every waiting photo once. Accepted and finally refused photos leave the queue; a
-  // network failure, an expired session or a rate limit leaves them waiting for next time.
+  // network failure, an expired session, a rate limit or another account signed in (409)
+  // leaves them waiting for next time. A page passes its owner and sends only that owner's
+  // photos; the service worker, which cannot know who is signed in, sends every photo with
+  // an owner and the server keeps each out of any other library.
   // The page ("online" event) and the service worker (Background Sync) may both try at the
   // same moment: a Web Lock shared by both lets only one of them send.
   function flush(options = {}) {
@@ -50,9 +66,10 @@
     return locks ? locks.request("rekindle-uploads", () => flushUnlocked(options)) : flushUnlocked(options);
   }
 
-  async function flushUnlocked({ csrfToken } = {}) {
+  async function flushUnlocked({ csrfToken, owner } = {}) {
     const results = [];
     for (const item of await all()) {
+      if (!item.owner || (owner && item.owner !== owner)) continue; // another account's photo
       let response;
       try {
         response = await fetch(UPLOAD_URL, {
@@ -74,5 +91,5 @@
     return results;
   }
 
-  self.RekindleQueue = { add, all, remove, flush, formFor, UPLOAD_URL };
+  self.RekindleQueue = { add, all, remove, flush, formFor, partition, UPLOAD_URL };
 })();

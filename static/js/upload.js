@@ -16,6 +16,9 @@
   const JPEG_QUALITY = 0.92;
   const DETECT_SIDE = 640;
   const csrfToken = () => document.querySelector("[name=csrfmiddlewaretoken]")?.value || "";
+  // Whose library this page uploads into: queued photos keep it, so they never land in the
+  // library of someone who signs in on this device later.
+  const owner = root.dataset.queueOwner || "";
 
   const el = (sel) => root.querySelector(sel);
   const queueList = el("[data-file-queue]");
@@ -164,7 +167,7 @@
   function upload(item, { blob, quad }) {
     item.state = "uploading";
     item.payload = { blob, quad };
-    const form = window.RekindleQueue.formFor({ blob, quad, source: item.source, filename: item.file.name });
+    const form = window.RekindleQueue.formFor({ blob, quad, source: item.source, filename: item.file.name, owner });
     errorBox.textContent = "";
     progressPanel.hidden = false;
     retryButton.hidden = true;
@@ -205,7 +208,7 @@
 
   async function offlineOrFailed(item) {
     if (!navigator.onLine) {
-      await window.RekindleQueue.add({ ...item.payload, source: item.source, filename: item.file.name, csrfToken: csrfToken() });
+      await window.RekindleQueue.add({ ...item.payload, source: item.source, filename: item.file.name, csrfToken: csrfToken(), owner });
       item.state = "queued-offline";
       progressPanel.hidden = true;
       label(item, "Waiting to upload (offline)");
@@ -253,22 +256,37 @@
     }
   }
 
+  const foreignBox = el("[data-foreign]");
+
   async function showPending() {
     if (!pendingList) return;
-    const items = await window.RekindleQueue.all();
+    const { mine, others } = await window.RekindleQueue.partition(owner);
     pendingList.replaceChildren(
-      ...items.map((it) => {
+      ...mine.map((it) => {
         const li = document.createElement("li");
         li.textContent = `${it.filename}: waiting to upload`;
         return li;
       }),
     );
-    pendingList.hidden = items.length === 0;
+    pendingList.hidden = mine.length === 0;
+    if (foreignBox) {
+      const n = others.length;
+      foreignBox.querySelector("[data-foreign-text]").textContent =
+        `${n} ${n === 1 ? "photo" : "photos"} waiting for another account on this device. ` +
+        `${n === 1 ? "It goes" : "They go"} to that account's library when it signs in here, never to yours.`;
+      foreignBox.hidden = n === 0;
+    }
   }
+
+  foreignBox?.querySelector("[data-discard-foreign]")?.addEventListener("click", async () => {
+    const { others } = await window.RekindleQueue.partition(owner);
+    for (const it of others) await window.RekindleQueue.remove(it.id);
+    showPending();
+  });
 
   async function flushPending() {
     if (!navigator.onLine) return;
-    showSent(await window.RekindleQueue.flush({ csrfToken: csrfToken() }));
+    showSent(await window.RekindleQueue.flush({ csrfToken: csrfToken(), owner }));
   }
 
   function showSent(results) {
@@ -285,7 +303,8 @@
           li.appendChild(a);
         }
         queueList.appendChild(li);
-      } else if (!r.offline && r.body?.message) {
+      } else if (!r.offline && r.status !== 409 && r.body?.message) {
+        // (409: the service worker tried another account's photo; it stays, counted above.)
         errorBox.textContent = `${r.item.filename}: ${r.body.message}`;
       }
     }
