@@ -2,7 +2,7 @@
 with ``--include tests.slow_engine``; nothing in the application imports this).
 
 The local engine sleeps ``TEST_ENGINE_DELAY_S`` seconds before each run, so a test can kill
-or stop a worker in the middle of a job, and every run appends its job id to a Redis list, so
+or stop a worker in the middle of a job, and every run appends its job id to a Redis list as it starts, so
 a test can count how often the engine ran for each job.
 """
 
@@ -23,8 +23,8 @@ _original_run = local.LocalEngine.run
 
 
 def _slow_run(self: local.LocalEngine, request: EngineRequest) -> EngineResult:
-    time.sleep(float(os.environ.get("TEST_ENGINE_DELAY_S", "0")))
     redis.Redis.from_url(settings.REDIS_URL).rpush(RUNS_KEY, request.job_ref or "-")
+    time.sleep(float(os.environ.get("TEST_ENGINE_DELAY_S", "0")))
     return _original_run(self, request)
 
 
