@@ -817,25 +817,26 @@ def job_sweep() -> int:
     After ``JOB_MAX_ATTEMPTS`` starts a job fails (refunded) instead.
     """
     now = timezone.now()
-    open_statuses = [JobStatus.QUEUED, JobStatus.RUNNING]
-    silent = Job.objects.filter(
-        status__in=open_statuses, heartbeat_at__lt=now - timedelta(seconds=settings.JOB_HEARTBEAT_STALE_S)
+    silent = Q(
+        status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+        heartbeat_at__lt=now - timedelta(seconds=settings.JOB_HEARTBEAT_STALE_S),
     )
-    lost_queued = Job.objects.filter(
+    lost_queued = Q(
         status=JobStatus.QUEUED,
         waiting_reason="",
         worker="",
         updated_at__lt=now - timedelta(seconds=settings.JOB_QUEUED_STALE_S),
     )
-    stuck_running = Job.objects.filter(
+    stuck_running = Q(
         status=JobStatus.RUNNING, updated_at__lt=now - timedelta(seconds=settings.JOB_RUNNING_STALE_S)
     )
-    ids = {pk for q in (silent, lost_queued, stuck_running) for pk in q.values_list("pk", flat=True)}
+    due = silent | lost_queued | stuck_running
     count = 0
-    for job_id in sorted(ids):
+    for job_id in Job.objects.filter(due).order_by("pk").values_list("pk", flat=True):
         with transaction.atomic():
-            job = Job.objects.select_for_update().filter(pk=job_id).first()
-            if job is None or job.is_final:
+            # Checked again under the lock: a heartbeat or another sweeper may have come first.
+            job = Job.objects.select_for_update().filter(due, pk=job_id).first()
+            if job is None:
                 continue
             silent_holder = job.worker
             if job.attempts >= settings.JOB_MAX_ATTEMPTS:

@@ -8,7 +8,9 @@ prove a worker is alive, all through the job rows (``processing.services``, "Lea
   reservation on the job, and a thread in the main process refreshes the heartbeat of every
   job it has taken but not started;
 - the process running a job refreshes that job's heartbeat from a thread (``job_run``);
-- beat's sweeper re-sends any job whose heartbeat is older than ``JOB_HEARTBEAT_STALE_S``.
+- the sweeper re-sends any job whose heartbeat is older than ``JOB_HEARTBEAT_STALE_S``: beat
+  sends it every ``JOB_SWEEP_INTERVAL_S``, and each worker's main process runs it on the same
+  interval too (once per interval across workers), since beat's message needs a free slot.
 
 On SIGTERM (warm shutdown) the main process hands back at once the jobs it has not started
 and those waiting on a remote engine (they keep their RunPod id, so the next worker resumes
@@ -115,6 +117,18 @@ def _hand_back_the_rest(**kwargs: Any) -> None:
         logger.exception("jobs not handed back at shutdown; the sweeper will recover them")
 
 
+def _sweep_unless_another_worker_did() -> None:
+    """Beat's sweep is a task and needs a free pool slot; this one runs in the main process, at
+    most once per interval across all workers (the first to take the cache key sweeps)."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from processing.services import job_sweep
+
+    if cache.add("processing:job-sweep", worker_name(), timeout=max(1, int(settings.JOB_SWEEP_INTERVAL_S))):
+        job_sweep()
+
+
 def _main_loop() -> None:
     from django.conf import settings
     from django.db import connection
@@ -122,12 +136,16 @@ def _main_loop() -> None:
     from processing.services import job_hand_back, job_heartbeat_reservations, job_open_count
 
     me = holder()
+    next_sweep = time.monotonic() + settings.JOB_SWEEP_INTERVAL_S
     try:
         while not _shutting_down.wait(settings.JOB_HEARTBEAT_S):
             try:
                 job_heartbeat_reservations(holder=me)
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + settings.JOB_SWEEP_INTERVAL_S
+                    _sweep_unless_another_worker_did()
             except Exception:
-                logger.warning("reservation heartbeat failed", exc_info=True)
+                logger.warning("reservation heartbeat or sweep failed", exc_info=True)
                 connection.close()
         logger.info("worker stopping: handing back jobs not started and remote jobs")
         job_hand_back(worker=worker_name(), remote_only=True)

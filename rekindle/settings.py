@@ -492,9 +492,13 @@ JOB_QUEUED_STALE_S = env.int("JOB_QUEUED_STALE_S", default=10 * 60)
 JOB_RUNNING_STALE_S = JOB_ENGINE_MAX_WAIT_S + 10 * 60
 JOB_MAX_ATTEMPTS = 5
 THUMBNAIL_SIZE = 320
+# On the priority queue, so it never waits behind a line of free jobs; a sweep not run within
+# its interval is dropped (the next one comes). Workers' main processes also sweep on this
+# interval (processing/worker.py), so a fleet whose pool slots are all busy still recovers.
 CELERY_BEAT_SCHEDULE["processing-job-sweep"] = {
     "task": "processing.job_sweep",
     "schedule": JOB_SWEEP_INTERVAL_S,
+    "options": {"queue": "priority", "expires": JOB_SWEEP_INTERVAL_S},
 }
 # Share links last a week unless the owner chooses otherwise (1–30 days).
 SHARE_LINK_DAYS = 7
