@@ -141,3 +141,14 @@ def test_a_job_still_running_when_its_owner_deletes_the_account_leaves_no_result
 
     assert not Job.objects.filter(pk=job.pk).exists()
     assert result_files(_isolated_media, user_id) == []
+
+
+def test_workers_sweep_at_most_once_per_interval_between_them(monkeypatch, settings):
+    from processing import worker
+
+    settings.JOB_SWEEP_INTERVAL_S = 60
+    sweeps: list[int] = []
+    monkeypatch.setattr(services, "job_sweep", lambda: sweeps.append(1) or 0)
+    worker._sweep_unless_another_worker_did()
+    worker._sweep_unless_another_worker_did()  # another worker, the same interval
+    assert sweeps == [1]
