@@ -87,12 +87,15 @@ def _record_reservation(request: Any = None, **kwargs: Any) -> None:
     """Main process: a job's message was taken from the broker; say so on the job."""
     if request is None or request.name != JOB_RUN_TASK or not request.args:
         return
+    from django.db import connection
+
     from processing.services import job_reserve
 
     try:
         job_reserve(job_id=int(request.args[0]), holder=holder())
     except Exception:  # the database may blink; the sweeper's long deadline still covers the job
         logger.warning("job reservation not recorded", exc_info=True)
+        connection.close()  # a broken connection is not reused: the next message reconnects
 
 
 @signals.worker_ready.connect

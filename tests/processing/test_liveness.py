@@ -152,3 +152,21 @@ def test_workers_sweep_at_most_once_per_interval_between_them(monkeypatch, setti
     worker._sweep_unless_another_worker_did()
     worker._sweep_unless_another_worker_did()  # another worker, the same interval
     assert sweeps == [1]
+
+
+def test_a_reservation_the_database_refused_is_logged_and_its_connection_not_reused(monkeypatch, caplog):
+    from types import SimpleNamespace
+
+    from django.db import OperationalError, connection
+
+    from processing import worker
+
+    def refuse(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    closed: list[bool] = []
+    monkeypatch.setattr(services, "job_reserve", refuse)
+    monkeypatch.setattr(connection, "close", lambda: closed.append(True))
+    worker._record_reservation(request=SimpleNamespace(name="processing.job_run", args=[1]))
+    assert closed == [True]
+    assert "job reservation not recorded" in caplog.text
