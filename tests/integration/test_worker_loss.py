@@ -125,14 +125,13 @@ def test_a_killed_worker_group_loses_neither_its_running_nor_its_reserved_job(fa
 
         os.killpg(doomed.pid, signal.SIGKILL)  # the whole process group: an OOM kill, a lost node
         doomed.wait(timeout=10)
-        killed_at = time.monotonic()
+        # Within a minute (silent after 4 s here), not the broker's 2-hour visibility timeout.
         sweep_until(lambda: all_final(running, reserved), timeout=60)
-        recovered_in = time.monotonic() - killed_at
     finally:
         if doomed.poll() is None:
             os.killpg(doomed.pid, signal.SIGKILL)
-        log = stop_worker(rescuer) if rescuer else ""
-    assert recovered_in < 30, log[-3000:]
+        if rescuer:
+            stop_worker(rescuer)
     for job in (running, reserved):
         assert_once(job, user.pk)
         assert job.worker == "" or job.worker.startswith("rescuer-")
@@ -250,14 +249,14 @@ def test_sigterm_lets_a_local_job_finish_within_the_grace_period(fast):
 def test_sigterm_hands_back_a_long_local_job_after_the_grace_period(fast):
     user = UserFactory()
     job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
-    deploying = worker("deploying", delay=60, JOB_SHUTDOWN_GRACE_S="2")
+    deploying = worker("deploying", delay=120, JOB_SHUTDOWN_GRACE_S="2")
     rescuer = None
     try:
         wait_for(lambda: running_on(job, "deploying"), timeout=30)
         stopped_at = time.monotonic()
         deploying.terminate()
-        deploying.wait(timeout=30)
-        assert time.monotonic() - stopped_at < 20
+        deploying.wait(timeout=90)
+        assert time.monotonic() - stopped_at < 60  # did not wait for the 120 s engine run
         job.refresh_from_db()
         assert job.status == JobStatus.RUNNING and job.lease == ""  # handed back, not stranded
         rescuer = worker("rescuer", delay=0)
@@ -273,15 +272,15 @@ def test_sigterm_hands_back_a_runpod_job_with_its_runpod_id_at_once(runpod, fast
     runpod.configure(run_delay=20.0)
     user = UserFactory()
     job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
-    deploying = worker("deploying", delay=0, JOB_SHUTDOWN_GRACE_S="60", **runpod_env(runpod))
+    deploying = worker("deploying", delay=0, JOB_SHUTDOWN_GRACE_S="300", **runpod_env(runpod))
     rescuer = None
     try:
         wait_for(lambda: Job.objects.filter(pk=job.pk).exclude(external_id="").exists(), timeout=30)
         external_id = Job.objects.get(pk=job.pk).external_id
         stopped_at = time.monotonic()
         deploying.terminate()
-        deploying.wait(timeout=30)
-        assert time.monotonic() - stopped_at < 15  # did not sit out the 60 s grace period
+        deploying.wait(timeout=120)
+        assert time.monotonic() - stopped_at < 90  # did not sit out the 300 s grace period
         job.refresh_from_db()
         assert (job.status, job.lease, job.external_id) == (JobStatus.RUNNING, "", external_id)
         rescuer = worker("rescuer", delay=0, **runpod_env(runpod))
