@@ -472,18 +472,19 @@ JOB_QUALITY_RETRIES = 1
 # Transient engine errors (timeouts, 429, 5xx) are retried this often with backoff + jitter.
 JOB_TRANSIENT_RETRIES = 5
 JOB_RETRY_BASE_S = 2.0
-# Worker liveness (docs/operations.md, "Worker loss"): a worker refreshes the heartbeat of each
+# Worker liveness (docs/operations.md, "Worker loss and deploys"): a worker refreshes the heartbeat of each
 # job it holds (running, or taken from the broker and not started yet) every JOB_HEARTBEAT_S;
 # the sweeper re-sends a job whose heartbeat is older than JOB_HEARTBEAT_STALE_S. Lower means
 # faster recovery from a dead worker, but a live worker stalled longer than that (a frozen VM,
 # a database outage) loses the job to another worker and its own run is thrown away.
 JOB_HEARTBEAT_S = env.float("JOB_HEARTBEAT_S", default=5.0)
 JOB_HEARTBEAT_STALE_S = env.float("JOB_HEARTBEAT_STALE_S", default=45.0)
-# How often beat runs the sweeper: recovery takes up to stale limit + this + the job itself.
+# How often the sweeper runs (beat, and each worker's main process): a dead worker's job runs
+# again within about the stale limit + this, plus its wait in the queue.
 JOB_SWEEP_INTERVAL_S = env.float("JOB_SWEEP_INTERVAL_S", default=15.0)
 # On SIGTERM a worker hands back at once what it has not started and its RunPod jobs (with their
 # RunPod id), lets local jobs finish for this long, then hands back the rest and stops. Keep it
-# under the platform's stop timeout (Docker: stop_grace_period, 10 s unless set).
+# under the platform's stop timeout (Docker: stop_grace_period, 10 s unless set; ours is 40 s).
 JOB_SHUTDOWN_GRACE_S = env.float("JOB_SHUTDOWN_GRACE_S", default=20.0)
 # Lost messages (no worker ever took the job, so there is no heartbeat): the sweeper re-sends
 # jobs with no progress for this long; running jobs get longer than the engine's own limit
