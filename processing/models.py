@@ -64,6 +64,14 @@ class Job(models.Model):
     # The engine's own id (RunPod job id), saved before polling so a retry resumes it.
     external_id = models.CharField(max_length=128, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Liveness (see processing.services, "Leases"): which worker process holds the job, the
+    # lease token of the run that may finish it (empty: reserved or nobody's), when a worker
+    # took the message, and the last proof the holder is alive. The sweeper re-sends a job
+    # whose heartbeat is older than JOB_HEARTBEAT_STALE_S.
+    worker = models.CharField(max_length=200, blank=True)
+    lease = models.CharField(max_length=32, blank=True)
+    reserved_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     quality_retries = models.PositiveSmallIntegerField(default=0)
     error_code = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
@@ -91,6 +99,8 @@ class Job(models.Model):
             models.Index(fields=["owner", "-queued_at"]),
             models.Index(fields=["status", "updated_at"]),
             models.Index(fields=["tier", "finished_at"]),
+            # The sweeper's liveness query, every few seconds: open jobs by heartbeat age.
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -3,12 +3,18 @@
 Every status change goes through ``job_transition``, which locks the row, checks the move
 against ``TRANSITIONS``, stamps the times and logs one line. Credits change only through the
 credits services, inside the same transaction as the job change they belong to.
+
+Leases make a job finish once however often it is delivered: starting a job takes a fresh
+lease token; only the run holding it may finish, fail, submit or forget a remote job, and it
+proves it is alive with a heartbeat. The sweeper takes the lease back from a silent holder
+and re-sends the job; a holder that wakes up later finds its lease gone and keeps nothing.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import threading
 import time
 import unicodedata
 import uuid
@@ -22,8 +28,8 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import mail_admins, send_mail
-from django.db import transaction
-from django.db.models import Sum
+from django.db import connection, transaction
+from django.db.models import Q, Sum
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -49,6 +55,8 @@ from processing.engines.base import (
 from processing.engines.codec import expected_size
 from processing.models import FINAL_STATUSES, OFFERED_KINDS, TRANSITIONS, Job, JobKind, JobStatus, SpendLimit
 from processing.quality import QualityCheckFailed, quality_check
+from processing.worker import holder as this_holder
+from processing.worker import holder_is_dead
 from rekindle.celery import queue_for_tier
 from rekindle.exceptions import DomainError, EmailUnconfirmed, InvalidTransition, NotFound
 from rekindle.logging import job_id_var
@@ -73,6 +81,18 @@ class PhotoNotReady(DomainError):
 
 class JobAlreadyFinished(InvalidTransition):
     code = "job_finished"
+
+
+class JobGone(InvalidTransition):
+    """The job was deleted meanwhile (with its photo or its owner's account)."""
+
+    code = "job_gone"
+
+
+class LeaseLost(InvalidTransition):
+    """Another run holds this job now (this one was presumed dead): it must keep nothing."""
+
+    code = "lease_lost"
 
 
 # ---------------------------------------------------------------------------------------
@@ -213,12 +233,19 @@ def job_enqueue(*, job: Job, countdown: float | None = None) -> None:
 # Transitions
 
 
-def job_transition(*, job_id: int, to: str, **fields: Any) -> Job:
-    """Lock the job, check the move, stamp times, save the changed fields, log it."""
+def job_transition(*, job_id: int, to: str, fence: str | None = None, **fields: Any) -> Job:
+    """Lock the job, check the move, stamp times, save the changed fields, log it.
+
+    With ``fence`` (a lease) the move is made only by the run holding it (``LeaseLost`` else).
+    """
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job_id)
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            raise JobGone(f"Job {job_id} no longer exists.")
         if to not in TRANSITIONS[job.status]:
             raise InvalidTransition(f"A {job.get_status_display().lower()} job cannot become {to}.")
+        if fence is not None and job.lease != fence:
+            raise LeaseLost(f"Job {job_id} is held by another run now.")
         previous = job.status
         job.status = to
         now = timezone.now()
@@ -227,20 +254,31 @@ def job_transition(*, job_id: int, to: str, **fields: Any) -> Job:
         if to in FINAL_STATUSES:
             job.finished_at = now
             job.waiting_reason = ""
+            job.lease = ""
+            job.heartbeat_at = None
         for name, value in fields.items():
             setattr(job, name, value)
         job.save(
-            update_fields=["status", "started_at", "finished_at", "waiting_reason", "updated_at", *fields]
-        )
+            update_fields=[
+                "status", "started_at", "finished_at", "waiting_reason", "lease", "heartbeat_at",
+                "updated_at", *fields,
+            ]
+        )  # fmt: skip
     _log(job, "job status changed", previous=previous, status=to)
     return job
 
 
-def job_fail(*, job_id: int, code: str, message: str) -> Job | None:
-    """Final failure: mark it failed and refund exactly once, in one transaction."""
+def job_fail(*, job_id: int, code: str, message: str, lease: str | None = None) -> Job | None:
+    """Final failure: mark it failed and refund exactly once, in one transaction.
+
+    With ``lease`` only the run holding that lease may fail it ("" = only while nobody holds it).
+    """
     with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job_id)
-        if job.is_final:
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_final:
+            return None
+        if lease is not None and job.lease != lease:
+            _log(job, "job not failed: another run holds it", code=code)
             return None
         job = job_transition(job_id=job_id, to=JobStatus.FAILED, error_code=code, error_message=message)
         credits_refund(job_id=job.pk, reason=f"Refund: {message}")
@@ -418,16 +456,145 @@ def _log(job: Job, message: str, **extra: Any) -> None:
         job_id_var.reset(token)
 
 
-def job_start(*, job_id: int) -> Job | None:
-    """Move a queued job to running (or resume a running one after a redelivery).
+# ---------------------------------------------------------------------------------------
+# Leases: who holds a job, and proof that they are alive
 
-    Returns None when there is nothing to do: the job is final, or its tier is paused (the
-    job stays queued with the reason shown to its owner).
+
+def _heartbeat_stale_before() -> Any:
+    return timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_STALE_S)
+
+
+def _lease_is_dead(job: Job) -> bool:
+    """A lease nobody will use again: no heartbeat for the limit, or its process is gone."""
+    if not job.lease:
+        return True
+    if job.heartbeat_at is None or job.heartbeat_at < _heartbeat_stale_before():
+        return True
+    return holder_is_dead(job.worker)
+
+
+def job_reserve(*, job_id: int, holder: str) -> bool:
+    """A worker took the job's message from the broker: record it, so that if the worker dies
+    before starting the job the sweeper sees the silence. A job someone runs is left alone."""
+    now = timezone.now()
+    return bool(
+        Job.objects.filter(pk=job_id, lease="", status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
+            worker=holder, reserved_at=now, heartbeat_at=now
+        )
+    )
+
+
+def job_heartbeat_reservations(*, holder: str) -> int:
+    """The worker's main process is alive: refresh the jobs it has taken and not started."""
+    return Job.objects.filter(
+        worker=holder, lease="", status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).update(heartbeat_at=timezone.now())
+
+
+def job_heartbeat(*, job_id: int, lease: str) -> bool:
+    """The run holding ``lease`` is alive. False when it no longer holds the job."""
+    return bool(
+        Job.objects.filter(pk=job_id, lease=lease, status=JobStatus.RUNNING).update(
+            heartbeat_at=timezone.now()
+        )
+    )
+
+
+def job_release(*, job_id: int, lease: str) -> bool:
+    """Give the job up (it stays open, e.g. for a retry) if this run still holds it."""
+    return bool(
+        Job.objects.filter(pk=job_id, lease=lease).update(
+            lease="", worker="", heartbeat_at=None, updated_at=timezone.now()
+        )
+    )
+
+
+def _open_jobs_of(worker: str) -> Any:
+    return Job.objects.filter(worker__startswith=f"{worker}:").exclude(status__in=FINAL_STATUSES)
+
+
+def job_open_count(*, worker: str) -> int:
+    """Open jobs any process of a worker holds or has reserved."""
+    return _open_jobs_of(worker).count()
+
+
+def job_hand_back(*, worker: str, remote_only: bool) -> int:
+    """A stopping worker gives its jobs back and re-sends them: with ``remote_only``, those it
+    has not started and those waiting on a remote engine (their external id is kept, so the
+    next worker resumes polling); else all. A run still going keeps nothing (lease fence)."""
+    jobs = _open_jobs_of(worker)
+    if remote_only:
+        jobs = jobs.filter(Q(lease="") | ~Q(external_id=""))
+    count = 0
+    for job_id in list(jobs.values_list("pk", flat=True)):
+        with transaction.atomic():
+            job = Job.objects.select_for_update().filter(pk=job_id).first()
+            if job is None or job.is_final or not job.worker.startswith(f"{worker}:"):
+                continue
+            job.lease, job.worker, job.heartbeat_at = "", "", None
+            job.save(update_fields=["lease", "worker", "heartbeat_at", "updated_at"])
+            transaction.on_commit(lambda job=job: job_enqueue(job=job))
+        _log(job, "job handed back", worker=worker, external_id=job.external_id)
+        count += 1
+    return count
+
+
+class _Heartbeat:
+    """Refreshes a running job's heartbeat from a thread while the engine works."""
+
+    def __init__(self, job_id: int, lease: str) -> None:
+        self.job_id, self.lease = job_id, lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(settings.JOB_HEARTBEAT_S):
+                try:
+                    if not job_heartbeat(job_id=self.job_id, lease=self.lease):
+                        return  # lost: the run notices at its next check or at the finish
+                except Exception:
+                    logger.warning("job heartbeat failed", exc_info=True)
+                    connection.close()
+        finally:
+            connection.close()
+
+
+def _lease_check(job: Job) -> None:
+    """Raise when this run may no longer carry on: cancelled, deleted, or taken over."""
+    state = Job.objects.filter(pk=job.pk).values_list("status", "lease").first()
+    if state is None or state[0] == JobStatus.CANCELLED:
+        raise JobCancelledWhileRunning()
+    if state[0] != JobStatus.RUNNING or state[1] != job.lease:
+        raise LeaseLost(f"Job {job.pk} is held by another run now.")
+
+
+# ---------------------------------------------------------------------------------------
+# Run: start, engine, finish
+
+
+def job_start(*, job_id: int) -> Job | None:
+    """Move a queued job to running (or resume a running one after a redelivery), taking a
+    fresh lease for this process.
+
+    Returns None when there is nothing to do: the job is final, its tier is paused (the job
+    stays queued with the reason shown to its owner), or a live run holds it already (this is
+    a duplicate message; the sweeper takes it back if that run goes silent).
     """
+    holder = this_holder()
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_final:  # deleted with its photo, or already done
             return None
+        lease = uuid.uuid4().hex
         if job.status == JobStatus.QUEUED:
             reason = pause_reason(tier_group(job.tier))
             if reason:
@@ -437,23 +604,43 @@ def job_start(*, job_id: int) -> Job | None:
                     _log(job, "job waiting", reason=reason)
                 return None
             job = job_transition(
-                job_id=job.pk, to=JobStatus.RUNNING, attempts=job.attempts + 1, waiting_reason=""
+                job_id=job.pk,
+                to=JobStatus.RUNNING,
+                attempts=job.attempts + 1,
+                waiting_reason="",
+                worker=holder,
+                lease=lease,
+                heartbeat_at=timezone.now(),
             )
         else:
+            if not _lease_is_dead(job):
+                _log(job, "job held by a live run, message dropped", holder=job.worker)
+                return None
+            previous = job.worker
             job.attempts += 1
-            job.save(update_fields=["attempts", "updated_at"])
-            _log(job, "job resumed", attempts=job.attempts)
+            job.worker, job.lease, job.heartbeat_at = holder, lease, timezone.now()
+            job.save(update_fields=["attempts", "worker", "lease", "heartbeat_at", "updated_at"])
+            _log(job, "job resumed", attempts=job.attempts, previous_holder=previous)
     return job
 
 
 def _engine_result(job: Job, engine: Any, request: EngineRequest, image_url: str | None) -> EngineResult:
     """Run the engine. Remote engines are resumable: the external id is saved before polling,
-    so a retried or redelivered task polls the job it already paid for."""
+    so a retried or redelivered task polls the job it already paid for. Only the run holding
+    the lease submits, forgets or cancels a remote job."""
     if not hasattr(engine, "submit"):
         return engine.run(request)
     if not job.external_id:
-        job.external_id = engine.submit(request, image_url=image_url)
-        Job.objects.filter(pk=job.pk).update(external_id=job.external_id, updated_at=timezone.now())
+        _lease_check(job)
+        external_id = engine.submit(request, image_url=image_url)
+        saved = Job.objects.filter(pk=job.pk, lease=job.lease, external_id="").update(
+            external_id=external_id, updated_at=timezone.now()
+        )
+        if not saved:  # taken over while submitting: the other run has (or makes) its own
+            _engine_cancel(job.engine, external_id)
+            _lease_check(job)
+            raise LeaseLost(f"Job {job.pk} is held by another run now.")
+        job.external_id = external_id
         _log(job, "engine job submitted", external_id=job.external_id)
     deadline = time.monotonic() + settings.JOB_ENGINE_MAX_WAIT_S
     interval = settings.JOB_POLL_INTERVAL_S
@@ -462,17 +649,16 @@ def _engine_result(job: Job, engine: Any, request: EngineRequest, image_url: str
             result = engine.poll(job.external_id)
         except TransientEngineError as exc:
             if exc.resubmit:
-                Job.objects.filter(pk=job.pk).update(external_id="")
+                Job.objects.filter(pk=job.pk, lease=job.lease).update(external_id="")
             raise
         if result is not None:
             return result
         if hasattr(engine, "progress"):
             job_progress_record(job_id=job.pk, progress=engine.progress(job.external_id))
-        if Job.objects.filter(pk=job.pk, status=JobStatus.CANCELLED).exists():
-            raise JobCancelledWhileRunning()
+        _lease_check(job)
         if time.monotonic() > deadline:
-            engine.cancel(job.external_id)
-            Job.objects.filter(pk=job.pk).update(external_id="")
+            if Job.objects.filter(pk=job.pk, lease=job.lease).update(external_id=""):
+                engine.cancel(job.external_id)
             raise TransientEngineError(
                 "The restoration took too long; we will try again.", code="engine_timed_out"
             )
@@ -499,13 +685,30 @@ def job_run(*, job_id: int) -> None:
     """Do one job: start it, run the engine, check the result, store it, finish.
 
     Safe to call again for the same job (a redelivered message, a retry, the sweeper): a
-    final job is left alone and a remote engine's job is resumed, not paid for twice.
-    Transient engine errors propagate for the task to retry; everything else ends the job.
+    final job is left alone, a job a live run holds is left to it, and a remote engine's job
+    is resumed, not paid for twice. Transient engine errors release the lease and propagate
+    for the task to retry; everything else ends the job. A run whose lease was taken over
+    (it stalled past the heartbeat limit) stops and keeps nothing.
     """
     job = job_start(job_id=job_id)
     if job is None:
         return
     token = job_id_var.set(str(job.pk))
+    try:
+        with _Heartbeat(job.pk, job.lease):
+            _job_run_leased(job)
+    except TransientEngineError:
+        job_release(job_id=job.pk, lease=job.lease)
+        raise
+    except JobCancelledWhileRunning:
+        _log(job, "job cancelled while running")
+    except LeaseLost:
+        _log(job, "job taken over by another run; this run keeps nothing", lease=job.lease)
+    finally:
+        job_id_var.reset(token)
+
+
+def _job_run_leased(job: Job) -> None:
     try:
         source = photo_processing_array(photo=job.photo, max_size=(job.max_width, job.max_height))
         engine = get_engine(job.engine)
@@ -527,22 +730,22 @@ def job_run(*, job_id: int) -> None:
                 break
             except QualityCheckFailed as exc:
                 if job.quality_retries >= settings.JOB_QUALITY_RETRIES:
-                    job_fail(job_id=job.pk, code=exc.code, message=_person_message(exc))
+                    job_fail(job_id=job.pk, code=exc.code, message=_person_message(exc), lease=job.lease)
                     return
                 job.quality_retries += 1
                 job.external_id = ""
-                Job.objects.filter(pk=job.pk).update(quality_retries=job.quality_retries, external_id="")
+                retried = Job.objects.filter(pk=job.pk, lease=job.lease).update(
+                    quality_retries=job.quality_retries, external_id=""
+                )
+                if not retried:
+                    _lease_check(job)
                 _log(job, "quality check failed, retrying", reason=exc.reason)
         cpu_seconds = time.process_time() - started
         job_finish(job=job, result=result, cpu_seconds=cpu_seconds)
-    except JobCancelledWhileRunning:
-        _log(job, "job cancelled while running")
     except PermanentEngineError as exc:
-        job_fail(job_id=job.pk, code=exc.code, message=exc.message)
+        job_fail(job_id=job.pk, code=exc.code, message=exc.message, lease=job.lease)
     except QualityCheckFailed as exc:
-        job_fail(job_id=job.pk, code=exc.code, message=_person_message(exc))
-    finally:
-        job_id_var.reset(token)
+        job_fail(job_id=job.pk, code=exc.code, message=_person_message(exc), lease=job.lease)
 
 
 def _person_message(exc: QualityCheckFailed) -> str:
@@ -551,7 +754,11 @@ def _person_message(exc: QualityCheckFailed) -> str:
 
 
 def job_finish(*, job: Job, result: EngineResult, cpu_seconds: float) -> Job | None:
-    """Store the result and its thumbnail, then mark the job succeeded with its costs."""
+    """Store the result and its thumbnail, then mark the job succeeded with its costs.
+
+    Only the run holding the job's lease finishes it; when the job was cancelled, deleted
+    (with its photo or account) or taken over meanwhile, the files just written are removed.
+    """
     image = Image.fromarray(result.image)
     base = f"results/{job.owner_id}/{job.pk}-{uuid.uuid4().hex[:8]}"
     result_name = default_storage.save(f"{base}.jpg", ContentFile(_jpeg(image, 92)))
@@ -566,6 +773,7 @@ def job_finish(*, job: Job, result: EngineResult, cpu_seconds: float) -> Job | N
         job = job_transition(
             job_id=job.pk,
             to=JobStatus.SUCCEEDED,
+            fence=job.lease or None,
             result=result_name,
             result_thumbnail=thumb_name,
             result_width=image.width,
@@ -577,10 +785,11 @@ def job_finish(*, job: Job, result: EngineResult, cpu_seconds: float) -> Job | N
             error_code="",
             error_message="",
         )
-    except InvalidTransition:
-        # Cancelled meanwhile: nobody will see this result, so keep no file of it.
+    except InvalidTransition as exc:
+        # Cancelled, deleted or taken over meanwhile: nobody will see this result, keep no file.
         default_storage.delete(result_name)
         default_storage.delete(thumb_name)
+        _log(job, "result discarded", reason=exc.code)
         return None
     spend_check_alerts(tier_group(job.tier))
     job_notify(job=job)
@@ -616,28 +825,50 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
 
 
 def job_sweep() -> int:
-    """Re-send jobs whose message was lost: queued or running with no news past a deadline."""
+    """Re-send jobs nobody is working on any more.
+
+    - Held jobs whose heartbeat is older than ``JOB_HEARTBEAT_STALE_S``: the worker that ran
+      or reserved them died (or stalls); the lease is taken back first, so if it wakes up it
+      keeps nothing.
+    - Lost messages: queued jobs nobody reserved, with no news for ``JOB_QUEUED_STALE_S``, and
+      running jobs with no progress for ``JOB_RUNNING_STALE_S`` (longer than the engine's own
+      limit: also a hung engine whose worker still beats).
+    After ``JOB_MAX_ATTEMPTS`` starts a job fails (refunded) instead.
+    """
     now = timezone.now()
-    stale_queued = Job.objects.filter(
+    silent = Q(
+        status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+        heartbeat_at__lt=now - timedelta(seconds=settings.JOB_HEARTBEAT_STALE_S),
+    )
+    lost_queued = Q(
         status=JobStatus.QUEUED,
         waiting_reason="",
+        worker="",
         updated_at__lt=now - timedelta(seconds=settings.JOB_QUEUED_STALE_S),
     )
-    stale_running = Job.objects.filter(
+    stuck_running = Q(
         status=JobStatus.RUNNING, updated_at__lt=now - timedelta(seconds=settings.JOB_RUNNING_STALE_S)
     )
+    due = silent | lost_queued | stuck_running
     count = 0
-    for job in [*stale_queued, *stale_running]:
-        if job.attempts >= settings.JOB_MAX_ATTEMPTS:
-            job_fail(
-                job_id=job.pk,
-                code="job_stuck",
-                message="This job could not be finished. Your credits were refunded.",
-            )
-            continue
-        Job.objects.filter(pk=job.pk).update(updated_at=now)
-        job_enqueue(job=job)
-        _log(job, "job re-sent by sweeper", status=job.status)
+    for job_id in Job.objects.filter(due).order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            # Checked again under the lock: a heartbeat or another sweeper may have come first.
+            job = Job.objects.select_for_update().filter(due, pk=job_id).first()
+            if job is None:
+                continue
+            silent_holder = job.worker
+            if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+                job_fail(
+                    job_id=job.pk,
+                    code="job_stuck",
+                    message="This job could not be finished. Your credits were refunded.",
+                )
+                continue
+            job.lease, job.worker, job.heartbeat_at = "", "", None
+            job.save(update_fields=["lease", "worker", "heartbeat_at", "updated_at"])
+            transaction.on_commit(lambda job=job: job_enqueue(job=job))
+        _log(job, "job re-sent by sweeper", status=job.status, silent_holder=silent_holder)
         count += 1
     # Waiting jobs whose pause has lifted (a new day, a raised limit) go back in line.
     for group in ("free", "paid"):

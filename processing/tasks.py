@@ -19,10 +19,12 @@ def job_run_task(self, job_id: int) -> None:
         job_run(job_id=job_id)
     except TransientEngineError as exc:
         if self.request.retries >= settings.JOB_TRANSIENT_RETRIES:
+            # lease="": only while no other run took the job meanwhile (a duplicate message).
             job_fail(
                 job_id=job_id,
                 code=exc.code,
                 message=f"{exc.message.split(';')[0]}. Your credits were refunded.",
+                lease="",
             )
             return
         countdown = exc.retry_after or retry_delay(self.request.retries, base=settings.JOB_RETRY_BASE_S)

@@ -8,9 +8,11 @@ never sits on a free job while paid work waits.
 
 from __future__ import annotations
 
+import logging.config
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rekindle.settings")
@@ -24,6 +26,31 @@ app = Celery("rekindle")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(PRIORITY_QUEUE), Queue(STANDARD_QUEUE)]
 app.autodiscover_tasks()
+
+
+@signals.setup_logging.connect
+def _use_django_logging(**kwargs: Any) -> None:
+    """Workers log like the web process: Django's LOGGING (JSON lines), not Celery's plain text.
+
+    Answering this signal stops Celery from configuring the root logger itself.
+    """
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.task_prerun.connect
+def _task_id_on(task_id: str | None = None, **kwargs: Any) -> None:
+    from rekindle.logging import task_id_var
+
+    task_id_var.set(task_id or "-")
+
+
+@signals.task_postrun.connect
+def _task_id_off(**kwargs: Any) -> None:
+    from rekindle.logging import task_id_var
+
+    task_id_var.set("-")
 
 
 def queue_for_tier(tier: str) -> str:
@@ -42,3 +69,7 @@ def queue_depths() -> dict[str, int]:
         for name in WORKER_QUEUES:
             depths[name] = channel.queue_declare(queue=name, passive=False).message_count
     return depths
+
+
+# Worker liveness and shutdown hooks (signal receivers; no models imported here).
+import processing.worker  # noqa: E402, F401

@@ -3,7 +3,9 @@ secret or personal on any line.
 
 The id comes from the incoming ``X-Request-ID`` when it looks sane (so a proxy's id carries
 through) or is made fresh. It lives in a context variable, so log lines written anywhere
-while handling the request carry it; Celery tasks set ``job_id`` the same way.
+while handling the request carry it; Celery tasks set ``job_id`` and ``task_id`` the same
+way, and a Celery worker names itself once (``worker``: its hostname and a start token), so
+its lines say which worker process group wrote them.
 
 ``redact`` takes email addresses, share / hand-off / signed-media / password-reset tokens in
 paths, API tokens and secret query parameters out of a line. ``RedactFilter`` applies it to
@@ -25,17 +27,28 @@ from gunicorn.glogging import Logger as GunicornLogger
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 job_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("job_id", default="-")
+task_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("task_id", default="-")
+# "-" outside Celery workers; set once per worker start by processing.worker.
+_worker_name = "-"
+
+
+def set_worker_name(name: str) -> None:
+    global _worker_name
+    _worker_name = name
+
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 class ContextFilter(logging.Filter):
-    """Adds the current request and job ids to every record."""
+    """Adds the current request, job and task ids and the worker's name to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         record.job_id = job_id_var.get()
+        record.task_id = task_id_var.get()
+        record.worker = _worker_name
         return True
 
 

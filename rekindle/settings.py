@@ -196,6 +196,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Workers log through LOGGING below (JSON lines with job_id, task_id, worker), not Celery's own
+# plain-text root handler (rekindle/celery.py also answers Celery's setup_logging signal).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Periodic tasks; apps add their entries here (see docs/architecture.md).
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 
@@ -420,7 +423,8 @@ LOGGING = {
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s"
+            " %(task_id)s %(worker)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
@@ -521,13 +525,35 @@ JOB_QUALITY_RETRIES = 1
 # Transient engine errors (timeouts, 429, 5xx) are retried this often with backoff + jitter.
 JOB_TRANSIENT_RETRIES = 5
 JOB_RETRY_BASE_S = 2.0
-# The sweeper re-sends jobs with no progress for this long (a lost message must not lose a
-# job); running jobs get longer than the engine's own limit. After this many starts, a job fails.
-JOB_QUEUED_STALE_S = 10 * 60
+# Worker liveness (docs/operations.md, "Worker loss and deploys"): a worker refreshes the heartbeat of each
+# job it holds (running, or taken from the broker and not started yet) every JOB_HEARTBEAT_S;
+# the sweeper re-sends a job whose heartbeat is older than JOB_HEARTBEAT_STALE_S. Lower means
+# faster recovery from a dead worker, but a live worker stalled longer than that (a frozen VM,
+# a database outage) loses the job to another worker and its own run is thrown away.
+JOB_HEARTBEAT_S = env.float("JOB_HEARTBEAT_S", default=5.0)
+JOB_HEARTBEAT_STALE_S = env.float("JOB_HEARTBEAT_STALE_S", default=45.0)
+# How often the sweeper runs (beat, and each worker's main process): a dead worker's job runs
+# again within about the stale limit + this, plus its wait in the queue.
+JOB_SWEEP_INTERVAL_S = env.float("JOB_SWEEP_INTERVAL_S", default=15.0)
+# On SIGTERM a worker hands back at once what it has not started and its RunPod jobs (with their
+# RunPod id), lets local jobs finish for this long, then hands back the rest and stops. Keep it
+# under the platform's stop timeout (Docker: stop_grace_period, 10 s unless set; ours is 40 s).
+JOB_SHUTDOWN_GRACE_S = env.float("JOB_SHUTDOWN_GRACE_S", default=20.0)
+# Lost messages (no worker ever took the job, so there is no heartbeat): the sweeper re-sends
+# jobs with no progress for this long; running jobs get longer than the engine's own limit
+# (this also catches a hung engine whose worker still beats). After this many starts, a job fails.
+JOB_QUEUED_STALE_S = env.int("JOB_QUEUED_STALE_S", default=10 * 60)
 JOB_RUNNING_STALE_S = JOB_ENGINE_MAX_WAIT_S + 10 * 60
 JOB_MAX_ATTEMPTS = 5
 THUMBNAIL_SIZE = 320
-CELERY_BEAT_SCHEDULE["processing-job-sweep"] = {"task": "processing.job_sweep", "schedule": 60}
+# On the priority queue, so it never waits behind a line of free jobs; a sweep not run within
+# its interval is dropped (the next one comes). Workers' main processes also sweep on this
+# interval (processing/worker.py), so a fleet whose pool slots are all busy still recovers.
+CELERY_BEAT_SCHEDULE["processing-job-sweep"] = {
+    "task": "processing.job_sweep",
+    "schedule": JOB_SWEEP_INTERVAL_S,
+    "options": {"queue": "priority", "expires": JOB_SWEEP_INTERVAL_S},
+}
 # Share links last a week unless the owner chooses otherwise (1–30 days).
 SHARE_LINK_DAYS = 7
 # Reports (share page and library) per address: enough for real use, too few to flood moderation.

@@ -103,6 +103,7 @@ def start_worker(
     name: str = "test",
     include: str = "",
     pool: str = "solo",
+    concurrency: int = 1,
     extra_env: dict | None = None,
 ):
     """Start a real `celery worker` process against the test database and Redis."""
@@ -116,14 +117,21 @@ def start_worker(
     }
     cmd = [
         sys.executable, "-m", "celery", "-A", "rekindle", "worker",
-        "--queues", queues, "--pool", pool, "--concurrency", "1",
+        "--queues", queues, "--pool", pool, "--concurrency", str(concurrency),
         "--hostname", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
         "--loglevel", "INFO",
     ]  # fmt: skip
     if include:
         cmd += ["--include", include]
+    # Its own process group, so a test can SIGKILL or SIGSTOP the whole worker (os.killpg).
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     from rekindle.celery import app
 

@@ -180,7 +180,10 @@ def submitted_then_lost(job: Job) -> str:
         max_size=(job.max_width, job.max_height),
     )
     external_id = services.get_engine("runpod").submit(request)
-    Job.objects.filter(pk=job.pk).update(external_id=external_id)
+    # Vanished: its heartbeat stops, so after the limit its lease counts as dead.
+    Job.objects.filter(pk=job.pk).update(
+        external_id=external_id, heartbeat_at=timezone.now() - timedelta(minutes=5)
+    )
     return external_id
 
 

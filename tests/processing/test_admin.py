@@ -3,10 +3,14 @@ read-only; the job actions re-run (free) and refund (once); `queue_status` print
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from credits.models import CreditTransaction
 from credits.selectors import credit_balance
@@ -183,6 +187,7 @@ def test_queue_status_prints_queue_depths_running_jobs_and_paused_tiers(user, ca
         running = Job.objects.create(
             owner=user, photo=photo, kind="restore", credits_charged=0, tier="free",
             max_width=854, max_height=480, engine="local", status=JobStatus.RUNNING,
+            worker="w1@host#abc:42", lease="x", heartbeat_at=timezone.now() - timedelta(seconds=7),
         )  # fmt: skip
         SpendLimit.objects.create(tier_group="paid", daily_limit=100, paused_manually=True)
 
@@ -194,6 +199,8 @@ def test_queue_status_prints_queue_depths_running_jobs_and_paused_tiers(user, ca
     assert "standard   1" in out
     assert f"job {running.pk:<8} restore" in out
     assert "Running jobs: 1" in out
+    beat = re.search(r"held by w1@host#abc:42, heartbeat (\d+) s ago", out)
+    assert beat and int(beat.group(1)) >= 7
     assert "paid       spent $0.00 of $100.00 today: PAUSED" in out
     assert "free       spent $0.00 of $50.00 today: running" in out
 

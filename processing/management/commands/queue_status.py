@@ -34,9 +34,12 @@ class Command(BaseCommand):
         self.stdout.write(f"\nRunning jobs: {len(running)}")
         for job in running:
             minutes = (now - job.started_at).total_seconds() / 60 if job.started_at else 0.0
+            # Who holds it and when it last proved alive (stale past JOB_HEARTBEAT_STALE_S).
+            beat = f"{(now - job.heartbeat_at).total_seconds():.0f} s ago" if job.heartbeat_at else "never"
             self.stdout.write(
                 f"  job {job.pk:<8} {job.kind:<18} tier {job.tier:<9} engine {job.engine:<7} "
-                f"attempt {job.attempts} running {minutes:.1f} min  user {job.owner_id}"
+                f"attempt {job.attempts} running {minutes:.1f} min  user {job.owner_id}  "
+                f"held by {job.worker or 'nobody'}, heartbeat {beat}"
             )
 
         self.stdout.write("\nQueued jobs (database)")
