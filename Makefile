@@ -57,8 +57,12 @@ test: install-dev install-worker system-deps check-services
 ## server and the whole job over it.
 WORKER_TESTS := tests/processing/test_handler.py tests/processing/test_align.py \
 	tests/processing/test_qwen_worker.py tests/processing/test_runpod_engine.py tests/integration/test_qwen_job.py
-worker-test: install-dev install-worker system-deps check-services
-	DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(VENV)/bin/pytest $(WORKER_TESTS) $(PYTEST_ARGS)
+## They run in their own virtualenv (.venv-worker), so the worker's model stack is proven to
+## install and work apart from the one make test uses.
+WORKER_VENV := .venv-worker
+worker-test: system-deps check-services
+	$(MAKE) VENV=$(WORKER_VENV) install-worker
+	DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(WORKER_VENV)/bin/pytest $(WORKER_TESTS) $(PYTEST_ARGS)
 
 system-deps:
 	bash scripts/system-deps.sh
