@@ -129,7 +129,9 @@ class Job(models.Model):
         """The job's name on every page and email: "Restored — 30 Nov" once it has succeeded,
         "Restore + colourize — 30 Nov" while it waits or when it failed (never a global number)."""
         when = timezone.localtime(self.finished_at or self.queued_at or timezone.now())
-        day = f"{when.day} {when:%b}" if when.year == timezone.localtime().year else f"{when.day} {when:%b %Y}"
+        day = (
+            f"{when.day} {when:%b}" if when.year == timezone.localtime().year else f"{when.day} {when:%b %Y}"
+        )
         word = self.done_word if self.status == JobStatus.SUCCEEDED else self.get_kind_display()
         return f"{word} — {day}"
 
