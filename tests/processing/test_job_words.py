@@ -81,7 +81,7 @@ def test_the_job_page_downloads_under_the_photos_name_and_has_no_jargon(signed_i
     job = make_job(user, name="Grandma 1952.jpg", result=result, result_width=800, result_height=480)
     page = signed_in_client.get(f"/jobs/{job.pk}/")
     html = page.content.decode()
-    assert f'<h1 class="text-2xl font-bold mb-4">{job.title}</h1>' in html
+    assert f'<h1 id="job-title" class="text-2xl font-bold mb-4">{job.title}</h1>' in html
     assert "OpenCV" not in html and "Engine" not in html and "max</p>" not in html
     assert "800 × 480 pixels" in html
     download = signed_in_client.get(page.context["download_url"])
@@ -112,3 +112,16 @@ def test_the_jobs_list_names_jobs_in_words_not_by_photo_number(signed_in_client,
 def test_the_finished_job_email_subject_names_the_kind(user, mailoutbox, kind, subject):
     job_notify(job=make_job(user, kind=kind))
     assert [m.subject for m in mailoutbox] == [subject]
+
+
+def test_the_live_job_page_updates_its_title_when_the_job_finishes(signed_in_client, user):
+    job = make_job(user, status=JobStatus.RUNNING)
+    assert job.title.startswith("Restore — ")
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+    job.refresh_from_db()
+    poll = signed_in_client.get(f"/jobs/{job.pk}/", HTTP_HX_REQUEST="true")
+    assert poll.status_code == 286
+    assert f'<h1 id="job-title" hx-swap-oob="true" class="text-2xl font-bold mb-4">{job.title}</h1>' in (
+        poll.content.decode()
+    )
+    assert job.title.startswith("Restored — ")
