@@ -100,7 +100,7 @@ def test_the_embedded_default_runs_with_debug_off_and_no_production_variables(tm
     )
     result = _manage("shell", "-c", script, env={"EMBEDDED": "true"}, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[0] == (
+    assert result.stdout.strip().splitlines()[-1] == (
         "False ['localhost', '127.0.0.1', '[::1]'] False False django.db.backends.sqlite3"
     )
 
