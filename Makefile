@@ -37,8 +37,9 @@ install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 install-worker: $(VENV)/.worker
 
-# DEBUG defaults to off (production mode); the embedded default on a laptop runs with it on.
-run migrate: export DEBUG ?= true
+# DEBUG defaults to off (production mode); the embedded default on a laptop waives production's
+# demands with EMBEDDED and still serves our own 404/500 pages (`DEBUG=true make run` for debug pages).
+run migrate: export EMBEDDED ?= true
 
 migrate: install
 	$(PY) manage.py migrate --noinput

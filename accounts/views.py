@@ -290,7 +290,9 @@ def data_export(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, "We're preparing a copy of your data. It usually takes a few minutes.")
+            # The page itself says how the export stands (preparing, ready or failed); a flash
+            # saying "a few minutes" would sit beside "Your data is ready" when it was quick.
+            messages.success(request, "We've started a copy of your data.")
         return redirect(f"{reverse('accounts:account')}#your-data")
     if not request.htmx:
         return redirect(f"{reverse('accounts:account')}#your-data")

@@ -35,7 +35,9 @@ def media_url(name: str, *, download_name: str | None = None, max_age: int | Non
             else None
         )
         return default_storage.url(name, parameters=params, expire=max_age)
-    token = signing.dumps({"n": name, "d": download_name or ""}, salt=MEDIA_SALT, compress=True)
+    # "e": this URL's own lifetime, for links shorter-lived than the default (share previews).
+    payload = {"n": name, "d": download_name or "", "e": min(max_age, settings.MEDIA_URL_MAX_AGE)}
+    token = signing.dumps(payload, salt=MEDIA_SALT, compress=True)
     return reverse("media_serve", args=[token])
 
 
@@ -44,6 +46,8 @@ def media_serve(request: HttpRequest, token: str) -> FileResponse:
     """Stream the file named in a valid, unexpired token; anything else is a plain 404."""
     try:
         data = signing.loads(token, salt=MEDIA_SALT, max_age=settings.MEDIA_URL_MAX_AGE)
+        if int(data.get("e") or settings.MEDIA_URL_MAX_AGE) < settings.MEDIA_URL_MAX_AGE:
+            signing.loads(token, salt=MEDIA_SALT, max_age=int(data["e"]))
     except signing.BadSignature as exc:  # includes SignatureExpired
         raise Http404("This link is invalid or has expired.") from exc
     name = data.get("n", "")

@@ -21,6 +21,16 @@ from processing.models import PERSON_REASONS
 from rekindle.exceptions import DomainError, NotFound
 
 LIBRARY_PAGE_SIZE = 24
+# Results shown on a photo's library card; the card links to the photo's page for all of them.
+LIBRARY_RESULTS_PER_PHOTO = 3
+
+
+def _result_items(jobs: list) -> list[dict]:
+    """Each job with its own result thumbnail (None until it has one)."""
+    return [
+        {"job": job, "thumb": media_url(job.result_thumbnail.name) if job.result_thumbnail else None}
+        for job in jobs
+    ]
 
 
 @login_required
@@ -28,14 +38,18 @@ def photo_library(request: HttpRequest) -> HttpResponse:
     page = Paginator(
         photo_list_for_user(user=request.user).prefetch_related("jobs"), LIBRARY_PAGE_SIZE
     ).get_page(request.GET.get("page"))
-    items = [
-        {
-            "photo": p,
-            "thumb": media_url(p.thumbnail.name) if p.thumbnail else None,
-            "jobs": list(p.jobs.all())[:3],
-        }
-        for p in page
-    ]
+    items = []
+    for p in page:
+        jobs = list(p.jobs.all())
+        items.append(
+            {
+                "photo": p,
+                "thumb": media_url(p.thumbnail.name) if p.thumbnail else None,
+                "results": _result_items(jobs[:LIBRARY_RESULTS_PER_PHOTO]),
+                "more_results": len(jobs) - LIBRARY_RESULTS_PER_PHOTO,
+                "result_count": len(jobs),
+            }
+        )
     return render(request, "photos/photo_library.html", {"page": page, "items": items})
 
 
@@ -74,7 +88,7 @@ def photo_detail(request: HttpRequest, photo_id: int) -> HttpResponse:
     context = {
         "photo": photo,
         "image_url": media_url(photo.image.name) if photo.image else None,
-        "jobs": photo.jobs.all() if hasattr(photo, "jobs") else [],
+        "results": _result_items(list(photo.jobs.all())),
         "report_reasons": PERSON_REASONS,
     }
     if request.htmx:

@@ -63,7 +63,7 @@ class JobOut(Schema):
 
     @staticmethod
     def resolve_result_url(job: Job) -> str | None:
-        return media_url(job.result.name, download_name=f"rekindle-{job.pk}.jpg") if job.result else None
+        return media_url(job.result.name, download_name=job.download_name) if job.result else None
 
     @staticmethod
     def resolve_result_thumbnail_url(job: Job) -> str | None:

@@ -9,9 +9,12 @@ moves are in ``TRANSITIONS`` and only ``processing.services.job_transition`` app
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import PurePath
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+from django.utils.text import slugify
 
 
 class JobKind(models.TextChoices):
@@ -25,6 +28,16 @@ class JobKind(models.TextChoices):
 
 # What people can order today.
 OFFERED_KINDS = (JobKind.RESTORE, JobKind.COLOURIZE, JobKind.RESTORE_COLOURIZE)
+
+# What a finished job made, in words: job titles ("Restored — 30 Nov"), email subjects and
+# download names ("grandma-1952-restored.jpg") all say it the same way.
+KIND_DONE_WORDS = {
+    JobKind.RESTORE: "Restored",
+    JobKind.COLOURIZE: "Colourized",
+    JobKind.RESTORE_COLOURIZE: "Restored and colourized",
+    JobKind.ANIMATE: "Animated",
+    JobKind.BRING_TOGETHER: "Brought together",
+}
 
 
 class JobStatus(models.TextChoices):
@@ -115,6 +128,29 @@ class Job(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    @property
+    def done_word(self) -> str:
+        """What the job makes, as a finished thing: "Restored", "Restored and colourized"."""
+        return KIND_DONE_WORDS.get(self.kind, self.get_kind_display())
+
+    @property
+    def title(self) -> str:
+        """The job's name on every page and email: "Restored — 30 Nov" once it has succeeded,
+        "Restore + colourize — 30 Nov" while it waits or when it failed (never a global number)."""
+        when = timezone.localtime(self.finished_at or self.queued_at or timezone.now())
+        day = (
+            f"{when.day} {when:%b}" if when.year == timezone.localtime().year else f"{when.day} {when:%b %Y}"
+        )
+        word = self.done_word if self.status == JobStatus.SUCCEEDED else self.get_kind_display()
+        return f"{word} — {day}"
+
+    @property
+    def download_name(self) -> str:
+        """The result's file name: the photo's own name and the kind ("grandma-1952-restored.jpg"),
+        in plain ASCII so every browser and S3 keep it; "photo-restored.jpg" when nothing is left."""
+        stem = slugify(PurePath(self.photo.original_name or "").stem)[:60].strip("-_") or "photo"
+        return f"{stem}-{slugify(self.done_word.replace(' and ', ' '))}.jpg"
 
 
 class SpendLimit(models.Model):

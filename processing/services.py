@@ -803,7 +803,7 @@ def job_notify(*, job: Job) -> None:
         return
     context = {"job": job, "url": f"{settings.SITE_URL}{reverse('processing:detail', args=[job.pk])}"}
     subject = (
-        "Your restored photo is ready"
+        f"Your {job.done_word.lower()} photo is ready"
         if job.status == JobStatus.SUCCEEDED
         else "We couldn't finish your photo"
     )

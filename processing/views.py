@@ -13,10 +13,10 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from ninja.throttling import SimpleRateThrottle
@@ -115,12 +115,9 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "job": job,
         "queue_position": job_queue_position(job=job),
         "progress": job_progress(job=job),
-        "engine_label": ENGINE_LABELS.get(job.engine, job.engine),
         "before_url": media_url(job.photo.image.name) if job.photo.image else None,
         "result_url": media_url(job.result.name) if job.result else None,
-        "download_url": media_url(job.result.name, download_name=f"rekindle-{job.pk}.jpg")
-        if job.result
-        else None,
+        "download_url": media_url(job.result.name, download_name=job.download_name) if job.result else None,
         "shares": [
             {"link": link, "url": request.build_absolute_uri(reverse("share", args=[link.token]))}
             for link in share_list_for_job(user=request.user, job=job)
@@ -224,6 +221,8 @@ def share_public(request: HttpRequest, token: str) -> HttpResponse:
     context = {
         "job": job,
         "link": link,
+        "share_url": request.build_absolute_uri(reverse("share", args=[token])),
+        "preview_url": request.build_absolute_uri(reverse("share_preview", args=[token])),
         "reasons": PERSON_REASONS,
         "reported": reported,
         "report_error": report_error,
@@ -233,6 +232,25 @@ def share_public(request: HttpRequest, token: str) -> HttpResponse:
     response = render(request, "processing/share_public.html", context, status=status)
     response["X-Robots-Tag"] = "noindex"
     response["Referrer-Policy"] = "no-referrer"  # the token must not leak to other sites
+    return response
+
+
+@require_safe
+def share_preview(request: HttpRequest, token: str) -> HttpResponse:
+    """The share page's preview picture for messengers' link cards (Open Graph / Twitter).
+
+    The share link is checked on every request, so a revoked or expired link's preview stops
+    at once; the picture itself comes from a short-lived signed media URL.
+    """
+    try:
+        link = share_get_public(token=token)
+    except NotFound as exc:  # ShareGone too: a gone link shows no picture
+        raise Http404(exc.message) from exc
+    url = media_url(link.job.result.name, max_age=settings.SHARE_PREVIEW_URL_MAX_AGE)
+    response = redirect(request.build_absolute_uri(url))
+    response["Cache-Control"] = "no-store"  # ask again each time, so revoking is seen
+    response["X-Robots-Tag"] = "noindex"
+    response["Referrer-Policy"] = "no-referrer"
     return response
 
 

@@ -5,7 +5,8 @@ under ``var/``, Celery over kombu's filesystem transport, the local engine, cons
 Each integration switches on from its own variables (``DATABASE_URL``, ``REDIS_URL``,
 ``AWS_STORAGE_BUCKET_NAME``, ``EMAIL_URL``, ``STRIPE_*``, ``AUTH0_*``, ``RUNPOD_*``).
 Production mode (``DEBUG`` off, the default) refuses to start without a secret key and allowed
-hosts; ``make run`` and the tests set ``DEBUG=true``.
+hosts; ``make run`` sets ``EMBEDDED=true`` (DEBUG stays off, our own error pages) and the tests
+set ``DEBUG=true``.
 """
 
 from __future__ import annotations
@@ -26,18 +27,27 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # --- Core -----------------------------------------------------------------------------
 
-# DEBUG is off unless asked for: `make run` (scripts/run-embedded.sh) and the test suite
-# (pytest-env in pyproject.toml, the Makefile) set DEBUG=true; anything else gets production
-# mode and the guard below, so a forgotten variable never serves tracebacks.
+# DEBUG is off unless asked for: the test suite (pytest-env in pyproject.toml, the Makefile)
+# sets DEBUG=true, and so may a developer (`DEBUG=true make run`); anything else gets
+# production mode and the guard below, so a forgotten variable never serves tracebacks.
 DEBUG = env.bool("DEBUG", default=False)
+# The embedded default on a laptop (`make run` and scripts/run-embedded.sh set EMBEDDED=true):
+# DEBUG stays off, so people see our own 404/500 pages rather than Django's debug pages, but
+# production's demands are waived: the public development key, localhost only, SQLite, plain
+# HTTP, static files straight from static/. Never set it on a server reachable by others.
+EMBEDDED = env.bool("EMBEDDED", default=False)
+# Development conveniences (the defaults below) apply with DEBUG or on the embedded default.
+LOCAL_DEFAULTS = DEBUG or EMBEDDED
 
 _DEV_SECRET = "insecure-embedded-default-key-do-not-use-in-production"  # noqa: S105
 # Keys anyone can read (our development key, the .env.example placeholder): never in production.
 _PUBLIC_SECRETS = {_DEV_SECRET, "change-me-to-a-long-random-string"}
 # The key signs sessions, share links and media URLs: production must supply its own.
-SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if LOCAL_DEFAULTS else "")
 # Hosts this site answers for; in production a missing list is an error, not "*".
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if LOCAL_DEFAULTS else []
+)
 # Origins allowed to POST with a session (needed behind HTTPS proxies on other hostnames).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # How many proxies in front of the web process append to X-Forwarded-For (0: none, as under
@@ -49,7 +59,7 @@ if TRUSTED_PROXIES < 0:
 # django-ninja's own throttles read the header the same way (ours call client_ip directly).
 NINJA_NUM_PROXIES = TRUSTED_PROXIES
 
-if not DEBUG:
+if not LOCAL_DEFAULTS:
     if not SECRET_KEY or SECRET_KEY in _PUBLIC_SECRETS:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     if not ALLOWED_HOSTS:
@@ -229,7 +239,7 @@ SOCIAL_AUTH_USER_MODEL = AUTH_USER_MODEL
 SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_JSONFIELD_ENABLED = True
 SOCIAL_AUTH_LOGIN_ERROR_URL = "/accounts/login/"
-SOCIAL_AUTH_REDIRECT_IS_HTTPS = env.bool("SOCIAL_AUTH_REDIRECT_IS_HTTPS", default=not DEBUG)
+SOCIAL_AUTH_REDIRECT_IS_HTTPS = env.bool("SOCIAL_AUTH_REDIRECT_IS_HTTPS", default=not LOCAL_DEFAULTS)
 SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.social_details",
     "social_core.pipeline.social_auth.social_uid",
@@ -340,7 +350,7 @@ STORAGES = {
     # Hashed, compressed static files in production; plain files while developing.
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG
+        if LOCAL_DEFAULTS
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
@@ -359,7 +369,7 @@ CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cook
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
+if not LOCAL_DEFAULTS:
     # TLS ends at the proxy, which says so in X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -456,7 +466,7 @@ DJSTRIPE_USE_NATIVE_JSONFIELD = True
 # endpoints), each with its own URL /stripe/webhook/<uuid>/; dj-stripe 2.11 ignores a global one.
 
 # Static files come straight from static/ while developing (no collectstatic needed).
-WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_USE_FINDERS = LOCAL_DEFAULTS
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Processing engines ---------------------------------------------------------------
@@ -556,6 +566,9 @@ CELERY_BEAT_SCHEDULE["processing-job-sweep"] = {
 }
 # Share links last a week unless the owner chooses otherwise (1–30 days).
 SHARE_LINK_DAYS = 7
+# A share page's preview picture (/s/<token>/preview.jpg, for messengers' link cards) sends
+# the crawler to a media URL this short-lived, so a revoked link's picture is soon gone too.
+SHARE_PREVIEW_URL_MAX_AGE = env.int("SHARE_PREVIEW_URL_MAX_AGE", default=5 * 60)
 # Reports (share page and library) per address: enough for real use, too few to flood moderation.
 REPORT_RATE = env.str("REPORT_RATE", default="10/h")
 # A QR hand-off link works for ten minutes, for the first phone that opens it.

@@ -6,7 +6,7 @@ from django.urls import include, path
 from credits.views import business_metrics
 from photos.storage import media_serve
 from photos.views import handoff_claim_view
-from processing.views import cost_review, share_public
+from processing.views import cost_review, share_preview, share_public
 from rekindle import health, pwa, views
 from rekindle.api import api
 
@@ -28,6 +28,7 @@ urlpatterns = [
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("jobs/", include("processing.urls")),
     path("s/<str:token>/", share_public, name="share"),
+    path("s/<str:token>/preview.jpg", share_preview, name="share_preview"),
     path("h/<str:token>/", handoff_claim_view, name="handoff_claim"),
     path("media/s/<str:token>/", media_serve, name="media_serve"),
     path("auth/", include("social_django.urls", namespace="social")),

@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
-# The embedded default is for a laptop: development mode unless DEBUG is set otherwise.
-export DEBUG=${DEBUG:-true}
+# The embedded default is for a laptop: no production secrets, our own error pages (DEBUG=true for debug pages).
+export EMBEDDED=${EMBEDDED:-true}
 
 trap 'kill 0 2>/dev/null' EXIT INT TERM
 .venv/bin/celery -A rekindle worker --beat --queues priority,standard --concurrency 1 \

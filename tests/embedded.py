@@ -28,11 +28,11 @@ def _embedded_env(var_dir: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG"}
     }
-    # As `make run` does: DEBUG defaults to off (production mode).
+    # As `make run` does: DEBUG off (our own error pages), production's demands waived.
     env.update(
-        {"REKINDLE_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "text", "DEBUG": "true"}
+        {"REKINDLE_VAR_DIR": str(var_dir), "PYTHONUNBUFFERED": "1", "LOG_FORMAT": "text", "EMBEDDED": "true"}
     )
     return env
 

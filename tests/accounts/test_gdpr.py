@@ -269,3 +269,18 @@ def test_an_export_is_built_by_a_real_worker(celery_worker, client):
     assert f"photos/{photo.pk}.jpg" in archive.namelist()
     assert json.loads(archive.read("account.json"))["email"] == user.email
     assert [r["amount"] for r in json.loads(archive.read("ledger.json"))] == [3]
+
+
+@pytest.mark.django_db
+def test_a_ready_export_is_not_announced_as_taking_a_few_minutes(
+    user, signed_in_client, django_capture_on_commit_callbacks
+):
+    # given the person asks for their data and it is built before they see the page
+    with django_capture_on_commit_callbacks(execute=False):
+        response = signed_in_client.post("/accounts/data-export/")
+    data_export_build(export_id=DataExport.objects.get(user=user).pk)
+    # when the page they are sent back to shows
+    page = signed_in_client.get(response["Location"]).content.decode()
+    # then it says the data is ready, and nothing about minutes of waiting
+    assert "Your data is ready" in page
+    assert "few minutes" not in page

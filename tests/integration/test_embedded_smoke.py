@@ -43,6 +43,15 @@ def test_embedded_server_answers_health_and_home(embedded):
     assert requests.get(f"{embedded}/static/css/app.css", timeout=5).status_code == 200
 
 
+def test_embedded_server_shows_our_own_not_found_page(embedded):
+    # `make run` runs with DEBUG off: a person sees our page, not Django's debug page.
+    embedded, _, _ = embedded
+    missing = requests.get(f"{embedded}/no-such-page/", timeout=5)
+    assert missing.status_code == 404
+    assert "We can't find that page" in missing.text
+    assert "Django" not in missing.text and "URLconf" not in missing.text
+
+
 def test_embedded_readiness_checks_sqlite_filesystem_queue_and_local_storage(embedded):
     embedded, _, _ = embedded
     response = requests.get(f"{embedded}/readyz", timeout=10)

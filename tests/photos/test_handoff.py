@@ -50,3 +50,16 @@ def test_expired_and_reused_links_are_refused_plainly(user):
     expired = first.get(f"/h/{token}/")
     assert expired.status_code == 410 and "expired" in expired.content.decode()
     assert Client().get("/h/not-a-token/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("name", "heading"), [("Ada", "Send photos to Ada's library"), ("", "Send photos to your computer")]
+)
+def test_the_phone_page_never_shows_the_accounts_email(name, heading):
+    from tests.factories import UserFactory
+
+    owner = UserFactory(email="ada.lovelace@example.com", name=name)
+    _, token = handoff_start(user=owner)
+    html = Client().get(f"/h/{token}/").content.decode().replace("&#x27;", "'")
+    assert heading in html
+    assert "ada.lovelace" not in html and "example.com" not in html

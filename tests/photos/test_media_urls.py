@@ -66,3 +66,13 @@ def test_another_persons_photo_and_its_urls_are_404(client, user, other_user):
     assert client.get(f"/photos/{photo.pk}/crop/").status_code == 404
     assert client.post(f"/api/v1/photos/{photo.pk}/crop", {"quad": [[0, 0], [1, 0], [1, 1], [0, 1]]},
                        content_type="application/json").status_code == 404  # fmt: skip
+
+
+def test_a_url_made_shorter_lived_expires_on_its_own_time(client, stored, monkeypatch, settings):
+    import time
+
+    short, ordinary = media_url(stored, max_age=60), media_url(stored)
+    later = time.time() + 120
+    monkeypatch.setattr(signing.time, "time", lambda: later)
+    assert client.get(short).status_code == 404
+    assert client.get(ordinary).status_code == 200

@@ -47,6 +47,7 @@ def log_output() -> Iterator[io.StringIO]:
     ("line", "secret"),
     [
         ("Not Found: /s/Zq8sLw3N0pXr7TbYc2Vd/", SHARE_TOKEN),
+        ("GET /s/Zq8sLw3N0pXr7TbYc2Vd/preview.jpg HTTP/1.1", SHARE_TOKEN),
         ("GET /h/Hn4aKe9Qm2Ws6Ux1Yz5B/ HTTP/1.1", HANDOFF_TOKEN),
         ("GET /media/s/eyJuIjoieCJ9:1abc:sig/ HTTP/1.1", "eyJuIjoieCJ9:1abc:sig"),
         (f"GET /accounts/password/reset/MQ/{RESET_TOKEN}/ HTTP/1.1", RESET_TOKEN),

@@ -88,3 +88,32 @@ def test_embedded_default_needs_only_debug(tmp_path):
     # What `make run` sets (scripts/run-embedded.sh, the Makefile); nothing else is needed.
     result = _manage("check", env={"DEBUG": "true"}, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_embedded_default_runs_with_debug_off_and_no_production_variables(tmp_path):
+    # `make run` sets EMBEDDED=true and nothing else: no secret key, hosts or database needed,
+    # yet DEBUG is off (our own error pages) and plain HTTP on localhost works.
+    script = (
+        "from django.conf import settings as s; "
+        "print(s.DEBUG, s.ALLOWED_HOSTS, s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, "
+        "s.DATABASES['default']['ENGINE'])"
+    )
+    result = _manage("shell", "-c", script, env={"EMBEDDED": "true"}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == (
+        "False ['localhost', '127.0.0.1', '[::1]'] False False django.db.backends.sqlite3"
+    )
+
+
+@pytest.mark.django_db
+def test_the_demo_account_is_made_on_the_embedded_default_but_not_in_production(settings):
+    from django.core.management import CommandError, call_command
+
+    from accounts.models import User
+
+    settings.DEBUG, settings.LOCAL_DEFAULTS = False, False
+    with pytest.raises(CommandError, match="local use only"):
+        call_command("ensure_demo_user")
+    settings.LOCAL_DEFAULTS = True  # EMBEDDED=true, DEBUG still off
+    call_command("ensure_demo_user")
+    assert User.objects.filter(email__iexact="demo@rekindle.local").exists()

@@ -19,8 +19,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         from django.conf import settings
 
-        if not settings.DEBUG:
-            raise CommandError("The demo account is for local use only (DEBUG is off).")
+        if not settings.LOCAL_DEFAULTS:
+            raise CommandError("The demo account is for local use only (neither EMBEDDED nor DEBUG is on).")
         user = User.objects.filter(email__iexact=DEMO_EMAIL).first()
         if user is None:
             # Confirmed at once: nobody reads the demo address's mail, and it should work at once.
