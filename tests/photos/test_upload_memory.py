@@ -151,6 +151,7 @@ def test_a_truncated_baseline_jpeg_is_still_refused_in_the_request(
     assert _stored_files(_isolated_media) == []
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_a_bomb_is_refused_from_its_header_without_decoding(signed_in_client, _isolated_media):
     bomb = images.encode(Image.new("L", (12_000, 11_000)), "PNG", optimize=True)  # 132 MP of zeros
     with no_pixel_decodes() as spy:
