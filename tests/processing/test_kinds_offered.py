@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from credits.selectors import credit_balance, next_grant_date
 from credits.services import credits_adjust
+from processing import services
 from processing.engines.base import Kind, engine_class
 from processing.engines.local import LocalEngine
 from processing.engines.runpod import RunPodEngine
@@ -18,13 +19,21 @@ from processing.kinds import kinds_offered
 from processing.models import Job
 from processing.services import job_create
 from tests.factories import UserFactory
-from tests.processing.test_jobs import _no_enqueue, ready_photo  # noqa: F401 (fixture)
+from tests.processing.test_jobs import ready_photo
 
 pytestmark = pytest.mark.django_db
 
 COLOUR_KINDS = ("colourize", "restore_colourize")
 # Words a person should not have to know to understand why something is not offered.
 JARGON = re.compile(r"engine|opencv|runpod|gpu|classical|local|qwen", re.IGNORECASE)
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[int]:
+    """Jobs are queued, not run: these tests are about what is offered and charged."""
+    sent: list[int] = []
+    monkeypatch.setattr(services, "job_enqueue", lambda *, job, countdown=None: sent.append(job.pk))
+    return sent
 
 
 def _page(client, photo):
@@ -70,7 +79,7 @@ def test_api_refuses_a_kind_the_engine_cannot_do_without_charging(signed_in_clie
 
 
 def test_the_same_kind_is_accepted_and_charged_where_the_engine_colourizes(
-    signed_in_client, user, settings, _no_enqueue
+    signed_in_client, user, settings, queued
 ):
     settings.ENGINE = "runpod"
     photo = ready_photo(user)
@@ -134,9 +143,7 @@ def test_start_of_an_unavailable_kind_on_the_page_is_refused_without_charge(sign
     assert credit_balance(user=user) == 3 and Job.objects.count() == 0
 
 
-def test_one_credit_left_on_free_disables_start_and_explains_the_carry_over(
-    signed_in_client, user, _no_enqueue
-):
+def test_one_credit_left_on_free_disables_start_and_explains_the_carry_over(signed_in_client, user, queued):
     photo = ready_photo(user)
     job_create(user=user, photo_id=photo.pk, kind="restore")  # 3 - 2 = 1 left
     html = _page(signed_in_client, photo).content.decode()
@@ -155,7 +162,7 @@ def test_one_credit_left_on_free_disables_start_and_explains_the_carry_over(
     assert "Unknown kind" not in text
 
 
-def test_no_credits_at_all_says_when_the_next_free_credits_arrive(signed_in_client, user, _no_enqueue):
+def test_no_credits_at_all_says_when_the_next_free_credits_arrive(signed_in_client, user):
     staff = UserFactory(is_staff=True)
     credits_adjust(user=user, amount=-3, reason="test: spent elsewhere", admin_user=staff)
     html = _page(signed_in_client, ready_photo(user)).content.decode()
