@@ -53,6 +53,7 @@ from processing.engines.base import (
     get_engine,
 )
 from processing.engines.codec import expected_size
+from processing.kinds import kind_offer, kinds_offered
 from processing.models import FINAL_STATUSES, OFFERED_KINDS, TRANSITIONS, Job, JobKind, JobStatus, SpendLimit
 from processing.quality import QualityCheckFailed, quality_check
 from processing.worker import holder as this_holder
@@ -66,6 +67,20 @@ logger = logging.getLogger(__name__)
 
 class UnknownKind(DomainError):
     code = "unknown_kind"
+    status = 422
+
+
+class KindRequired(DomainError):
+    """Nothing was chosen (a form posted with no kind selected)."""
+
+    code = "kind_required"
+    status = 400
+
+
+class KindUnavailable(DomainError):
+    """A real kind that this server's engine does not really perform: refused, never charged."""
+
+    code = "kind_unavailable"
     status = 422
 
 
@@ -133,9 +148,20 @@ def job_create(*, user: User, photo_id: int, kind: str, hints: str | None = None
     if not user.email_confirmed:
         # Until the address is proven, an account is anybody's: no GPU time on it.
         raise EmailUnconfirmed()
+    if not kind:
+        raise KindRequired("Choose what to do with this photo.")
     if kind not in OFFERED_KINDS:
         offered = ", ".join(k.value for k in OFFERED_KINDS)
         raise UnknownKind(f"Unknown kind “{kind}”. Choose one of: {offered}.", offered=offered)
+    offer = kind_offer(kind=kind)
+    if offer is None or not offer.available:
+        available = ", ".join(o.value for o in kinds_offered() if o.available)
+        raise KindUnavailable(
+            f"“{JobKind(kind).label}” is not offered here, and nothing was charged. "
+            f"{offer.reason if offer else ''} Choose one of: {available}.",
+            kind=kind,
+            available=available,
+        )
     hints = clean_hints(hints)
     price = job_price(kind)
     tier = user_tier(user=user)

@@ -21,12 +21,11 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from ninja.throttling import SimpleRateThrottle
 
-from credits.plans import job_price
-from credits.selectors import credit_balance
+from credits.selectors import credit_balance, next_grant_date, user_plan
 from photos.selectors import photo_get_for_user
 from photos.storage import media_url
-from processing.api import ENGINE_LABELS
-from processing.models import OFFERED_KINDS, PERSON_REASONS
+from processing.kinds import KindOffer, engine_uses_hints, kinds_offered
+from processing.models import PERSON_REASONS
 from processing.moderation import report_photo, report_share
 from processing.selectors import (
     COST_WINDOW_DAYS,
@@ -45,28 +44,47 @@ from rekindle.charts import GREY, ORANGE, Series, stacked_bar_chart, swatch, usd
 from rekindle.exceptions import DomainError, EmailUnconfirmed, NotFound, RateLimited
 from rekindle.net import ClientIpThrottleMixin
 
-KIND_HELP = {
-    "restore": "Repairs scratches, dust, fading and noise.",
-    "colourize": "Adds colour to a black-and-white or faded photo.",
-    "restore_colourize": "Both: repair first, then add colour.",
-}
 
-
-def _kind_options(balance: int, photo) -> list[dict]:
-    options = []
-    for kind in OFFERED_KINDS:
-        price = job_price(kind.value)
-        options.append(
-            {
-                "value": kind.value,
-                "label": kind.label,
-                "price": price,
-                "help": KIND_HELP[kind.value],
-                "affordable": price <= balance,
-                "suggested": bool(photo.is_grayscale) and kind.value == "restore_colourize",
-            }
-        )
+def _kind_options(offers: list[KindOffer], balance: int, photo) -> list[dict]:
+    """The choice page's radios: one per kind, selectable only when offered and affordable."""
+    # A black-and-white photo is suggested for colour, where colour is really offered.
+    suggested = "restore_colourize" if photo.is_grayscale else None
+    options = [
+        {
+            "value": o.value,
+            "label": o.label,
+            "price": o.price,
+            "help": o.help,
+            "available": o.available,
+            "reason": o.reason,
+            "affordable": o.available and o.price <= balance,
+            "suggested": o.available and o.value == suggested,
+        }
+        for o in offers
+    ]
+    selectable = [o for o in options if o["affordable"]]
+    chosen = next((o for o in selectable if o["suggested"]), selectable[0] if selectable else None)
+    for o in options:
+        o["checked"] = o is chosen
     return options
+
+
+def _shortfall(*, user, balance: int, offers: list[KindOffer]) -> dict | None:
+    """When nothing offered is affordable: how many credits are missing, when the next monthly
+    credits arrive and how many; None while something can be started."""
+    available = [o for o in offers if o.available]
+    if not available or any(o.price <= balance for o in available):
+        return None
+    cheapest = min(available, key=lambda o: o.price)
+    plan = user_plan(user=user)
+    return {
+        "cheapest": cheapest,
+        "missing": cheapest.price - balance,
+        "next_grant": next_grant_date(user=user),
+        "grant": plan.monthly_credits,
+        "free": not plan.is_paid,
+        "after_grant": balance + plan.monthly_credits,
+    }
 
 
 @login_required
@@ -86,25 +104,22 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
             error = exc.message
         else:
             return redirect("processing:detail", job_id=job.pk)
-    options = _kind_options(balance, photo)
+    offers = kinds_offered()
+    options = _kind_options(offers, balance, photo)
     context = {
         "photo": photo,
         "photo_url": media_url(photo.thumbnail.name) if photo.thumbnail else None,
         "balance": balance,
         "options": options,
-        "short_of_credits": any(not o["affordable"] for o in options),
-        "engine_label": ENGINE_LABELS.get(_engine_name(), ""),
+        "short_of_credits": any(o["available"] and not o["affordable"] for o in options),
+        "shortfall": _shortfall(user=request.user, balance=balance, offers=offers),
+        "colour_offered": any(o.available and o.kind.value != "restore" for o in offers),
+        "uses_hints": engine_uses_hints(),
         "error": error,
         # Said before the person picks anything, not only after a refused POST.
         "unconfirmed": "" if request.user.email_confirmed or error else EmailUnconfirmed().message,
     }
     return render(request, "processing/job_new.html", context, status=400 if error else 200)
-
-
-def _engine_name() -> str:
-    from django.conf import settings
-
-    return settings.ENGINE
 
 
 @login_required

@@ -173,9 +173,16 @@ class EngineProgress:
 
 @runtime_checkable
 class Engine(Protocol):
-    """Anything that turns an EngineRequest into an EngineResult."""
+    """Anything that turns an EngineRequest into an EngineResult.
+
+    ``performs`` is the kinds the engine really does (a kind it can only imitate is left
+    out, so nobody is charged for it); ``uses_hints`` says whether colour hints change its
+    result. Both are class attributes, readable without configuring the engine.
+    """
 
     name: str
+    performs: frozenset[Kind]
+    uses_hints: bool
 
     def run(self, request: EngineRequest) -> EngineResult: ...
 
@@ -192,6 +199,20 @@ def retry_delay(
     return (rng or random).uniform(ceiling / 2, ceiling)
 
 
+def engine_class(name: str) -> type:
+    """The class of the engine called ``name`` ("local" or "runpod"), not configured: enough
+    to read what it ``performs`` and whether it ``uses_hints``."""
+    if name == "local":
+        from processing.engines.local import LocalEngine
+
+        return LocalEngine
+    if name == "runpod":
+        from processing.engines.runpod import RunPodEngine
+
+        return RunPodEngine
+    raise PermanentEngineError(f"There is no engine called {name!r}.", code="bad_engine")
+
+
 def get_engine(name: str, **options: Any) -> Engine:
     """The engine called ``name`` ("local" or "runpod").
 
@@ -199,12 +220,7 @@ def get_engine(name: str, **options: Any) -> Engine:
     configuration from Django settings (RUNPOD_API_KEY, RUNPOD_ENDPOINT_ID,
     RUNPOD_ENDPOINT_BASE_URL).
     """
-    if name == "local":
-        from processing.engines.local import LocalEngine
-
-        return LocalEngine(**options)
-    if name == "runpod":
-        from processing.engines.runpod import RunPodEngine
-
-        return RunPodEngine(**options) if options else RunPodEngine.from_settings()
-    raise PermanentEngineError(f"There is no engine called {name!r}.", code="bad_engine")
+    cls = engine_class(name)
+    if options or not hasattr(cls, "from_settings"):
+        return cls(**options)
+    return cls.from_settings()

@@ -580,9 +580,15 @@ def _pipeline(image: np.ndarray, m: Measurements, *, repairs: bool) -> np.ndarra
 
 
 class LocalEngine:
-    """Engine protocol implementation for the classical pipeline."""
+    """Engine protocol implementation for the classical pipeline.
+
+    It performs restore only: its "colourize" is a warm tint, not colour, so the colourize
+    kinds are not offered (nor charged) where this engine runs; hints change nothing here.
+    """
 
     name = NAME
+    performs = frozenset({Kind.RESTORE})
+    uses_hints = False
 
     def run(self, request: EngineRequest) -> EngineResult:
         started, cpu_started = time.perf_counter(), time.thread_time()

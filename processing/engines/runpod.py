@@ -32,6 +32,7 @@ from processing.engines.base import (
     EngineProgress,
     EngineRequest,
     EngineResult,
+    Kind,
     PermanentEngineError,
     TransientEngineError,
     retry_delay,
@@ -57,6 +58,8 @@ class RunPodEngine:
     """Engine protocol implementation for our RunPod endpoint."""
 
     name = NAME
+    performs = frozenset(Kind)
+    uses_hints = True
 
     def __init__(
         self,

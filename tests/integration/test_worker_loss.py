@@ -118,7 +118,7 @@ def test_a_killed_worker_group_loses_neither_its_running_nor_its_reserved_job(fa
         monkeypatch.setattr(
             services, "job_enqueue", lambda *, job, countdown=None: send(job=job, countdown=300)
         )
-        reserved = job_create(user=user, photo_id=photo.pk, kind="colourize")
+        reserved = job_create(user=user, photo_id=photo.pk, kind="restore")
         monkeypatch.undo()
         wait_for(lambda: held_by(reserved, "doomed"), timeout=30)
         rescuer = worker("rescuer", delay=0)

@@ -68,7 +68,8 @@ def test_unknown_or_unoffered_kind_is_refused(signed_in_client, user, kind, code
 
 
 @pytest.mark.django_db
-def test_short_of_credits_is_402_with_balance_and_price_and_no_job(signed_in_client, user):
+def test_short_of_credits_is_402_with_balance_and_price_and_no_job(signed_in_client, user, settings):
+    settings.ENGINE = "runpod"  # an engine that really colourizes, so the price is what refuses
     photo = ready_photo(user)
     response = signed_in_client.post(
         "/api/v1/jobs", {"photo_id": photo.pk, "kind": "restore_colourize"}, content_type="application/json"
@@ -225,7 +226,7 @@ def test_engine_output_that_is_not_an_image_fails_the_job_and_refunds(user, monk
             raise PermanentEngineError("The engine could not read this photo.", code="bad_image")
 
     monkeypatch.setattr(services, "get_engine", lambda name: Broken())
-    job = job_create(user=user, photo_id=ready_photo(user).pk, kind="colourize")
+    job = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
     job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.error_code == "bad_image"

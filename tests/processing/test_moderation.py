@@ -268,7 +268,7 @@ def test_staff_cannot_suspend_themselves(staff):
 
 
 def test_suspend_from_the_people_list(staff_client, user, _no_enqueue):
-    job_create(user=user, photo_id=ready_photo(user).pk, kind="colourize")
+    job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
     response = staff_client.post(
         "/admin/accounts/user/", {"action": "suspend", "_selected_action": [user.pk]}, follow=True
     )
