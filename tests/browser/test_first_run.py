@@ -63,9 +63,9 @@ def test_upload_button_stays_in_reach_below_the_pictures(browser: Browser, base_
     sign_up(page, base_url, f"sticky-{size}@example.com", confirm=False)
     page.goto(f"{base_url}/photos/new/")
     # A tall portrait print: the picture alone is taller than the window, at both sizes.
+    portrait = images.jpeg(images.photo((600, 1100)))
     page.set_input_files(
-        "#gallery-input",
-        files=[{"name": "portrait.jpg", "mimeType": "image/jpeg", "buffer": images.jpeg(images.photo((600, 1100)))}],
+        "#gallery-input", files=[{"name": "portrait.jpg", "mimeType": "image/jpeg", "buffer": portrait}]
     )
     expect(page.locator(".crop-handle")).to_have_count(4)
     expect(page.locator("[data-crop-preview]")).to_be_visible()
