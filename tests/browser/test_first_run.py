@@ -101,3 +101,30 @@ def test_upload_button_stays_in_reach_below_the_pictures(browser: Browser, base_
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/photos/\d+/$"), timeout=30_000)
     context.close()
+
+
+def test_straighten_button_stays_in_reach_on_the_recrop_page_at_360px(phone: Page, base_url):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from accounts.models import User
+    from photos.services import photo_preprocess, photo_upload
+
+    sign_up(phone, base_url, "recrop@example.com", confirm=False)
+    upload = SimpleUploadedFile("tall.jpg", images.jpeg(images.photo((600, 1100))), content_type="image/jpeg")
+    user = User.objects.get(email="recrop@example.com")
+    photo = photo_preprocess(photo_id=photo_upload(user=user, file=upload, size=upload.size).pk)
+
+    phone.goto(f"{base_url}/photos/{photo.pk}/crop/")
+    expect(phone.locator(".crop-handle")).to_have_count(4)
+    card_bottom = phone.locator("[data-crop-page]").evaluate("(el) => el.getBoundingClientRect().bottom")
+    assert card_bottom > phone.evaluate("() => window.innerHeight")
+    assert in_viewport(phone, "Straighten")
+    phone.get_by_role("button", name="Reset corners").focus()
+    phone.keyboard.press("Tab")
+    expect(phone.get_by_role("button", name="Straighten")).to_be_focused()
+    assert in_viewport(phone, "Straighten")
+    assert axe_violations(phone) == []
+    screenshot(phone, "recrop-sticky-360")
+    phone.get_by_role("button", name="Straighten").click()
+    phone.wait_for_url(f"{base_url}/photos/{photo.pk}/")
+    expect(phone.get_by_role("status").filter(has_text="The photo was straightened.")).to_be_visible()
