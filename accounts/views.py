@@ -94,7 +94,8 @@ def signup(request: HttpRequest) -> HttpResponse:
             messages.success(
                 request, f"Welcome to Rekindle! Your account is ready. {_send_confirmation(user)}"
             )
-            return redirect("home")
+            # The first run goes straight to adding a photo (issue 14): that is why people came.
+            return redirect("photos:new")
     return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 

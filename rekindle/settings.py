@@ -239,6 +239,9 @@ SOCIAL_AUTH_USER_MODEL = AUTH_USER_MODEL
 SOCIAL_AUTH_URL_NAMESPACE = "social"
 SOCIAL_AUTH_JSONFIELD_ENABLED = True
 SOCIAL_AUTH_LOGIN_ERROR_URL = "/accounts/login/"
+# A first sign-in through Auth0 is a sign-up: it goes straight to adding a photo, as the
+# sign-up form does (issue 14's first run).
+SOCIAL_AUTH_NEW_USER_REDIRECT_URL = "photos:new"
 SOCIAL_AUTH_REDIRECT_IS_HTTPS = env.bool("SOCIAL_AUTH_REDIRECT_IS_HTTPS", default=not LOCAL_DEFAULTS)
 SOCIAL_AUTH_PIPELINE = (
     "social_core.pipeline.social_auth.social_details",

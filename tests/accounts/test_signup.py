@@ -16,10 +16,14 @@ def test_signup_creates_an_unconfirmed_account_and_signs_in(client):
         {"email": "Ada@Example.com", "password1": "a-long-pass-phrase", "password2": "a-long-pass-phrase"},
     )
     assert response.status_code == 302
+    assert response["Location"] == reverse("photos:new")  # the first run starts by adding a photo
     user = User.objects.get()
     assert user.email == "ada@example.com"
     assert user.check_password("a-long-pass-phrase")
     assert user.email_confirmed_at is None  # until the emailed link is used
+    welcome = client.get(response["Location"]).content.decode()
+    assert "Welcome to Rekindle! Your account is ready." in welcome
+    assert "We sent a link to ada@example.com" in welcome
     assert client.get(reverse("accounts:account")).status_code == 200
 
 

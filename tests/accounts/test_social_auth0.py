@@ -154,7 +154,7 @@ def test_first_auth0_sign_in_creates_an_account_through_user_signup_and_signs_in
     response = sign_in_with_auth0(client, auth0)
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("photos:new")  # a new account starts by adding a photo
     user = User.objects.get(email="ada.lovelace@example.com")
     signup_spy.assert_called_once_with(
         email="ada.lovelace@example.com", password=None, name="Ada Lovelace", email_confirmed=True
@@ -189,6 +189,7 @@ def test_second_sign_in_with_the_same_subject_reuses_the_account(auth0, signup_s
     response = sign_in_with_auth0(second, auth0)
 
     assert response.status_code == 302
+    assert response["Location"] == reverse("home")  # a returning person goes home, not to the uploader
     assert _signed_in_user_id(second) == str(user.pk)
     assert signup_spy.call_count == 1
     assert User.objects.count() == 1

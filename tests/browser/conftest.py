@@ -95,7 +95,7 @@ def sign_up(
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_label("Repeat password").fill(password)
     page.get_by_role("button", name="Create account").click()
-    page.wait_for_url(f"{base_url}/")
+    page.wait_for_url(f"{base_url}/photos/new/")  # the first run starts by adding a photo
     if confirm:
         confirm_email(page, base_url, email)
 

@@ -77,7 +77,7 @@ def test_sign_up_and_account_page_by_keyboard_at_phone_size(phone: Page, base_ur
     expect(phone.get_by_label("Repeat password")).to_be_focused()
     phone.keyboard.type("a-long-pass-phrase")
     phone.keyboard.press("Enter")
-    phone.wait_for_url(f"{base_url}/")
+    phone.wait_for_url(f"{base_url}/photos/new/")
     expect(phone.get_by_text("Your account is ready")).to_be_visible()
     phone.goto(f"{base_url}/accounts/")
     assert axe_violations(phone) == []
