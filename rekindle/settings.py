@@ -182,6 +182,9 @@ else:
         # Exchange tables (broadcasts such as remote control), else written to the cwd.
         "control_folder": str(QUEUE_DIR / "control"),
         "store_processed": False,
+        # Look for new messages every 0.1 s instead of every 1 s: jobs start sooner, and an idle
+        # worker notices Ctrl-C / SIGTERM within its 2 s drain cycle (`make run` stops in < 5 s).
+        "polling_interval": 0.1,
     }
 
 # Jobs report progress through the database, not Celery's result backend.
