@@ -42,6 +42,9 @@ stop() {
     alive "$web" "$worker" "$beat" || break
     sleep 0.1
   done
+  # Beat holds no work (only its schedule file): if it missed the signal (as it can while still
+  # starting), it is stopped outright.
+  if alive "$beat"; then kill -KILL "$beat" 2>/dev/null || true; fi
   if alive "$worker"; then
     echo "  Waiting for the worker to finish its job (Ctrl-C again to stop at once)…"
   fi
