@@ -14,7 +14,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
 # Line coverage of the whole run, printed after the tests (COVERAGE= turns it off).
 COVERAGE ?= --cov --cov-report=term
 
-.PHONY: run test worker-test install install-dev install-worker system-deps check-services lint format css vendor migrate bench clean
+.PHONY: run first-start-bench test worker-test install install-dev install-worker system-deps check-services lint format css vendor migrate bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,8 +46,9 @@ migrate: install
 	$(PY) manage.py createcachetable
 
 ## Serve the embedded default: SQLite, local files, filesystem queue, local engine.
-run: migrate
-	$(PY) manage.py ensure_demo_user
+## setup_embedded migrates (one progress line), creates the cache table and the demo account.
+run: install
+	$(PY) manage.py setup_embedded
 	HOST=$(HOST) PORT=$(PORT) bash scripts/run-embedded.sh
 
 ## The whole suite on PostgreSQL + Redis (unit, integration and browser tests).
@@ -89,6 +90,10 @@ css: node_modules
 
 vendor: node_modules
 	node scripts/vendor.mjs
+
+## Time the first start (fresh var/ -> healthy server) and the Ctrl-C stop; prints seconds.
+first-start-bench: install
+	bash scripts/first_start_bench.sh
 
 clean:
 	rm -rf var staticfiles

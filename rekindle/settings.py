@@ -192,6 +192,9 @@ else:
         # Exchange tables (broadcasts such as remote control), else written to the cwd.
         "control_folder": str(QUEUE_DIR / "control"),
         "store_processed": False,
+        # Look for new messages every 0.1 s instead of every 1 s: jobs start sooner, and an idle
+        # worker notices Ctrl-C / SIGTERM within its 2 s drain cycle (`make run` stops in < 5 s).
+        "polling_interval": 0.1,
     }
 
 # Jobs report progress through the database, not Celery's result backend.
@@ -467,6 +470,9 @@ DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 # Webhook secrets live on dj-stripe's WebhookEndpoint rows (admin → dj-stripe → Webhook
 # endpoints), each with its own URL /stripe/webhook/<uuid>/; dj-stripe 2.11 ignores a global one.
+# dj-stripe's migrations with a squash of 0001–0003 beside them: a new database gets dj-stripe's
+# schema in seconds instead of ~80 s of migration-state rendering (rekindle/djstripe_migrations).
+MIGRATION_MODULES = {"djstripe": "rekindle.djstripe_migrations"}
 
 # Static files come straight from static/ while developing (no collectstatic needed).
 WHITENOISE_USE_FINDERS = LOCAL_DEFAULTS

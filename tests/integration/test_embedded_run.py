@@ -1,0 +1,65 @@
+"""`make run`'s two steps as real processes: setup_embedded on a fresh var/ folder (one progress
+report, not a line per migration), then scripts/run-embedded.sh; Ctrl-C stops every process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.embedded import ROOT, _embedded_env, _free_port, _wait_http
+
+pytestmark = pytest.mark.integration
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_first_start_prints_a_short_report_and_ctrl_c_stops_web_worker_and_beat(tmp_path):
+    env = _embedded_env(tmp_path / "var")
+    setup = subprocess.run(
+        [sys.executable, "manage.py", "setup_embedded"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert setup.returncode == 0, setup.stderr
+    lines = setup.stdout.splitlines()
+    assert lines[0].startswith("Preparing the database (") and lines[1].startswith("Database ready in ")
+    assert lines[2] == "Demo account: demo@rekindle.local / rekindle-demo-photos"
+    assert len(lines) == 3 and "Applying" not in setup.stdout + setup.stderr
+
+    port = _free_port()
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        run = subprocess.Popen(
+            ["bash", "scripts/run-embedded.sh"],
+            cwd=ROOT, env={**env, "PORT": str(port)}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # a process group of its own, like a terminal's foreground job
+        )  # fmt: skip
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/healthz", run)
+        deadline = time.monotonic() + 60
+        while not ("celery@" in log.read_text() and "ready." in log.read_text()):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        deadline = time.monotonic() + 20  # generous: a hang fails the test, speed is not asserted
+        while run.poll() is None or _group_alive(run.pid):  # poll() reaps the script itself
+            if time.monotonic() > deadline:
+                left = subprocess.run(
+                    ["ps", "-o", "pid,stat,args", "-g", str(run.pid)], capture_output=True, text=True
+                )
+                pytest.fail(f"still running 20 s after Ctrl-C:\n{left.stdout}\n{log.read_text()}")
+            time.sleep(0.1)
+    finally:
+        if _group_alive(run.pid):
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 130
+    assert "Stopping Rekindle" in log.read_text()
