@@ -165,6 +165,8 @@ class Command(BaseCommand):
             "source": photo.source,
             "package": photo.package,
             "package_path": photo.path,
+            # "tuning": the engine was tuned on this photo; "evaluation": it never saw it.
+            "photo_set_half": photoset.half_of(photo),
             "seed": example.seed,
             "damage": aged.description,
         }
