@@ -21,4 +21,8 @@ def home_examples() -> list[dict[str, Any]]:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"examples": home_examples()})
+    from processing.kinds import kinds_offered
+
+    # The promise on the page follows what this server's engine really does.
+    colourizes = any(offer.available and offer.value != "restore" for offer in kinds_offered())
+    return render(request, "home.html", {"examples": home_examples(), "colourizes": colourizes})

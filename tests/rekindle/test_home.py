@@ -31,3 +31,11 @@ def test_home_shows_each_example_before_and_after_with_alt_text_and_credit(clien
         assert f'width="{example["width"]}" height="{example["height"]}"' in html
         assert example["credit"] in html
         assert client.get(f"/static/{example['after']}").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("engine", "promised"), [("local", False), ("runpod", True)])
+def test_the_home_page_promises_colour_only_where_the_engine_colourizes(client, settings, engine, promised):
+    settings.ENGINE = engine
+    html = client.get("/").content.decode()
+    assert ("can add colour to black-and-white pictures" in html) is promised
