@@ -51,7 +51,8 @@ def _result_page(browser: Browser, base_url: str, user: Any, size: tuple[int, in
     page = ctx.new_page()
     page.goto(f"{base_url}/jobs/{job.pk}/")
     page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-compare] img')].every((i) => i.complete && i.naturalWidth)"
+        "() => [...document.querySelectorAll('[data-compare] img')]"
+        ".every((i) => i.complete && i.naturalWidth)"
     )
     return page
 
@@ -79,9 +80,13 @@ def mouse_drag(page: Page, start: tuple[float, float], end: tuple[float, float])
     page.mouse.up()
 
 
-def touch_drag(cdp: CDPSession, start: tuple[float, float], end: tuple[float, float], steps: int = 10) -> None:
+def touch_drag(
+    cdp: CDPSession, start: tuple[float, float], end: tuple[float, float], steps: int = 10
+) -> None:
     """One finger put down at start, moved in steps to end, lifted."""
-    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": start[0], "y": start[1]}]})
+    cdp.send(
+        "Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": start[0], "y": start[1]}]}
+    )
     for i in range(1, steps + 1):
         x = start[0] + (end[0] - start[0]) * i / steps
         y = start[1] + (end[1] - start[1]) * i / steps
@@ -106,6 +111,7 @@ def test_desktop_shows_real_pixels_centred_and_fits_the_screen(browser: Browser,
     after = page.get_by_role("img", name="After: the restored photo")
     natural = after.evaluate("(img) => [img.naturalWidth, img.naturalHeight]")
     assert tuple(natural) == size  # a free result this small keeps its size
+    assert "{" not in page.locator("#job-status").inner_text()  # no template source leaks
     shown = after.bounding_box()
     # Never larger than its real pixels; here it fits, so exactly its real size.
     assert shown["width"] <= natural[0] and abs(shown["width"] - natural[0]) < 1
@@ -134,7 +140,10 @@ def test_a_tall_picture_is_shrunk_to_the_screen_height_not_stretched(browser: Br
 
 def test_mouse_drags_on_the_picture_move_the_divider_and_pan_when_zoomed(browser: Browser, base_url, user):
     page = _result_page(browser, base_url, user, (640, 480), viewport=DESKTOP)
-    assert page.locator("[data-compare] img").evaluate_all("(imgs) => imgs.map((i) => i.draggable)") == [False, False]
+    assert page.locator("[data-compare] img").evaluate_all("(imgs) => imgs.map((i) => i.draggable)") == [
+        False,
+        False,
+    ]
     assert divider(page) == 50
     page.locator("[data-compare]").scroll_into_view_if_needed()
     box = picture_box(page)
