@@ -50,6 +50,16 @@ class Plan:
         return self.slug != FREE
 
     @property
+    def max_size(self) -> tuple[int, int]:
+        """The largest result (long side, short side) this plan's jobs get (JOB_SIZE_CAP_*)."""
+        return tuple(settings.JOB_SIZE_CAP_PAID if self.is_paid else settings.JOB_SIZE_CAP_FREE)  # type: ignore[return-value]
+
+    @property
+    def max_size_display(self) -> str:
+        """ "1280 × 720": the plan's result size as people read it."""
+        return "{} × {}".format(*self.max_size)
+
+    @property
     def monthly_price_cents(self) -> int:
         return price_cents(f"{self.slug}_month")
 

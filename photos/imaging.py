@@ -476,19 +476,24 @@ def detect_border(rgb: np.ndarray) -> tuple[Quad | None, float]:
 # --- tone and size ---------------------------------------------------------------------
 
 
-def _enhance_tables(hist: np.ndarray, gray: bool) -> np.ndarray | None:
+def _enhance_tables(hist: np.ndarray, gray: bool, keep_tone: bool = False) -> np.ndarray | None:
     """Per-channel lookup tables (3×256) for gentle levels and white balance, from the
     channels' histograms (3×256); None when the photo needs neither.
 
     Both corrections are per-channel affine maps, so they are exact as tables: levels move
     the 0.5/99.5 percentiles halfway towards 0/255 when the range is short; white balance
-    moves the channel means halfway towards their average when the cast is strong.
+    moves the channel means halfway towards their average when the cast is strong. With
+    ``keep_tone`` (a sepia or otherwise toned print the person wants kept) there is no white
+    balance, and levels use one map for all three channels (the darkest channel's black and
+    the brightest one's white), so the print's tone is kept.
     """
     counts = hist.astype(np.float64)
     total = np.maximum(counts.sum(axis=1), 1.0)
     cdf = np.cumsum(counts, axis=1) / total[:, None]
     lo = np.array([np.searchsorted(c, 0.005) for c in cdf], dtype=np.float64)
     hi = np.array([np.searchsorted(c, 0.995) for c in cdf], dtype=np.float64)
+    if keep_tone:
+        lo, hi = np.full(3, lo.min()), np.full(3, hi.max())
     values = np.arange(256, dtype=np.float64)
     means = (counts * values).sum(axis=1) / total
     # y = a * x + b per channel, starting from the identity
@@ -499,7 +504,7 @@ def _enhance_tables(hist: np.ndarray, gray: bool) -> np.ndarray | None:
         a, b = 0.5 + 0.5 * stretch, -0.5 * lo * stretch
         changed = True
     levelled = a * means + b
-    if float(levelled.max() - levelled.min()) > 18 and not gray:
+    if float(levelled.max() - levelled.min()) > 18 and not gray and not keep_tone:
         gain = 0.5 + 0.5 * float(levelled.mean()) / np.maximum(levelled, 1.0)
         a, b = a * gain, b * gain
         changed = True
@@ -509,23 +514,52 @@ def _enhance_tables(hist: np.ndarray, gray: bool) -> np.ndarray | None:
     return np.clip(tables + 0.5, 0, 255).astype(np.uint8)
 
 
-def enhance(rgb: np.ndarray) -> np.ndarray:
-    """Gentle levels and white balance, each only when the photo needs it.
+def enhance(rgb: np.ndarray, *, keep_tone: bool = False) -> np.ndarray:
+    """Gentle levels and white balance, each only when the photo needs it: the first step of
+    every job (``processing.services``), never of preparation, so the "before" stays the
+    person's own photo.
 
     A clean photo (full tonal range, neutral grays) comes back unchanged; a faded or tinted
-    one is moved halfway towards a full range and neutral balance — never harsh.
+    one is moved halfway towards a full range and neutral balance — never harsh. With
+    ``keep_tone`` a toned print keeps its tone: levels only, the same for every channel.
     """
     hist = np.stack([np.bincount(rgb[..., c].ravel(), minlength=256) for c in range(3)])
-    tables = _enhance_tables(hist, is_grayscale(rgb))
+    tables = _enhance_tables(hist, is_grayscale(rgb), keep_tone)
     if tables is None:
         return rgb.copy()
     return cv2.LUT(rgb, np.ascontiguousarray(tables.T.reshape(256, 1, 3)))
 
 
-def enhance_image(image: Image.Image, *, gray: bool) -> Image.Image:
-    """``enhance`` for an RGB PIL image, without leaving Pillow (histogram and point are C)."""
-    tables = _enhance_tables(np.array(image.histogram()).reshape(3, 256), gray)
-    return image if tables is None else image.point(tables.ravel().tolist())
+# A toned print (sepia, selenium, cyanotype): colour that depends on lightness alone (its
+# spread around each lightness level's own mean, in Lab units, at most TONED_SPREAD) and a
+# clear, consistent cast (the mean a/b offset from neutral, at least TONED_CAST). A neutral
+# black-and-white photo has no cast; a colour photo's colour varies within every lightness.
+# An age-yellowed print measures as toned too: keeping its tone is the safe default, and the
+# person may untick it. Synthetic checks (scikit-image's photos, 640×480): sepia-toned ones
+# cast 12-20, spread 0.7-2.6 (aged, or as a JPEG thumbnail, included); neutral gray cast 0;
+# colour photos spread 7.2 and up.
+TONED_CAST = 4.0
+TONED_SPREAD = 3.5
+
+
+def tone_cast(rgb: np.ndarray) -> tuple[float, float]:
+    """(cast, spread) of a picture in Lab units: how far its mean colour sits from neutral,
+    and how much its colour varies around the mean colour of each lightness level."""
+    small = rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)]
+    lab = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64)
+    a, b = lab[:, 1] - 128.0, lab[:, 2] - 128.0
+    bins = (lab[:, 0] // 16).astype(np.int64)
+    counts = np.maximum(np.bincount(bins, minlength=16), 1)
+    mean_a = np.bincount(bins, a, minlength=16) / counts
+    mean_b = np.bincount(bins, b, minlength=16) / counts
+    spread = float(np.hypot(a - mean_a[bins], b - mean_b[bins]).mean())
+    return float(np.hypot(a.mean(), b.mean())), spread
+
+
+def is_toned(rgb: np.ndarray) -> bool:
+    """True for a black-and-white print with a consistent tone (sepia and the like)."""
+    cast, spread = tone_cast(rgb)
+    return cast >= TONED_CAST and spread <= TONED_SPREAD
 
 
 def fit_size(width: int, height: int, box: tuple[int, int] = PROCESSING_SIZE) -> tuple[int, int]:
@@ -606,11 +640,13 @@ class Prepared:
 def prepare(
     stream: BinaryIO, *, quad: Quad | None = None, box: tuple[int, int] = PROCESSING_SIZE
 ) -> Prepared:
-    """The whole preprocessing pipeline on one file: decode → straighten → fit → enhance.
+    """The whole preprocessing pipeline on one file: decode → straighten → fit.
 
     Border detection looks at the small preview; only a crop that is applied touches the
-    larger decoded pixels. Enhancement comes after fitting: its corrections are per-pixel
-    tables, so working on fewer pixels changes nothing but the time.
+    larger decoded pixels. Nothing changes the photo's tones or colours here: the prepared
+    image is the "before" people compare results with, so it is what they uploaded,
+    straightened and fitted; the gentle levels and white balance (``enhance``) are part of
+    each job's work.
     """
     margin = 1.0 if quad is None else crop_margin(quad)
     decoded = decode(stream, need=box, margin=margin)
@@ -630,5 +666,4 @@ def prepare(
         image = Image.fromarray(warp_quad(np.asarray(image), quad))
     fitted = fit_within(image, box)
     gray = is_grayscale(_preview(fitted))
-    ready = enhance_image(fitted, gray=gray)
-    return Prepared(ready, thumbnail(ready), quad, source, confidence, decoded, gray)
+    return Prepared(fitted, thumbnail(fitted), quad, source, confidence, decoded, gray)

@@ -26,6 +26,13 @@ class JobIn(Schema):
     photo_id: int
     kind: str = Field(description="restore, colourize or restore_colourize")
     hints: str | None = Field(default=None, max_length=200, description="Optional colour description")
+    keep_tone: bool | None = Field(
+        default=None,
+        description=(
+            "Restore only: keep a toned (sepia) print's tone instead of correcting its colour cast. "
+            "Left out, it is on for photos measured as toned; ignored (false) for kinds that colourize."
+        ),
+    )
 
 
 class JobOut(Schema):
@@ -40,6 +47,7 @@ class JobOut(Schema):
     max_width: int
     max_height: int
     hints: str
+    keep_tone: bool
     queue_position: int | None
     waiting_reason: str
     error_code: str
@@ -73,7 +81,14 @@ class JobOut(Schema):
 @router.post("", response={202: JobOut}, summary="Start a job on one of your photos (charges credits)")
 def create_job(request: HttpRequest, payload: JobIn) -> Status:
     return Status(
-        202, job_create(user=request.user, photo_id=payload.photo_id, kind=payload.kind, hints=payload.hints)
+        202,
+        job_create(
+            user=request.user,
+            photo_id=payload.photo_id,
+            kind=payload.kind,
+            hints=payload.hints,
+            keep_tone=payload.keep_tone,
+        ),
     )
 
 

@@ -66,6 +66,9 @@ class Job(models.Model):
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     # Optional colour description ("blue dress, red brick house") for engines that use it.
     hints = models.CharField(max_length=200, blank=True)
+    # "Keep the original tone": restoring leaves a toned (sepia) print's tone as it is instead
+    # of correcting the cast. Only for kinds that do not colourize (False for those).
+    keep_tone = models.BooleanField(default=False)
 
     credits_charged = models.PositiveIntegerField()
     # Fixed when the job is made: an upgrade improves later jobs, not this one.

@@ -42,12 +42,13 @@ from credits.selectors import user_tier
 from credits.services import credits_charge, credits_refund
 from photos import imaging
 from photos.models import Photo
-from photos.selectors import photo_get_for_user
+from photos.selectors import photo_get_for_user, photo_is_toned
 from photos.storage import media_url
 from processing.engines.base import (
     EngineProgress,
     EngineRequest,
     EngineResult,
+    Kind,
     PermanentEngineError,
     TransientEngineError,
     get_engine,
@@ -141,8 +142,15 @@ def clean_hints(hints: str | None) -> str:
 # Create
 
 
-def job_create(*, user: User, photo_id: int, kind: str, hints: str | None = None) -> Job:
-    """Charge the price and queue the job, atomically; the task is sent after commit."""
+def job_create(
+    *, user: User, photo_id: int, kind: str, hints: str | None = None, keep_tone: bool | None = None
+) -> Job:
+    """Charge the price and queue the job, atomically; the task is sent after commit.
+
+    ``keep_tone`` ("keep the original tone") applies to kinds that do not colourize; left
+    out (None), it is on for a toned print (``photo_is_toned``) and off otherwise. Kinds that
+    colourize always store False: colour replaces the tone.
+    """
     if not user.is_active:
         raise AccountSuspended("This account is suspended, so it cannot start new jobs.")
     if not user.email_confirmed:
@@ -173,11 +181,16 @@ def job_create(*, user: User, photo_id: int, kind: str, hints: str | None = None
                 "This photo is not ready yet: wait until it has been prepared, or upload it again.",
                 photo_status=photo.status,
             )
+        if Kind(kind).colourizes:
+            keep_tone = False
+        elif keep_tone is None:
+            keep_tone = photo_is_toned(photo=photo)
         job = Job.objects.create(
             owner=user,
             photo=photo,
             kind=kind,
             hints=hints,
+            keep_tone=bool(keep_tone),
             credits_charged=price,
             tier=tier,
             max_width=width,
@@ -215,6 +228,7 @@ def job_rerun(*, job_id: int, actor: User) -> Job:
             photo=original.photo,
             kind=original.kind,
             hints=original.hints,
+            keep_tone=original.keep_tone,
             credits_charged=0,
             tier=original.tier,
             max_width=original.max_width,
@@ -736,7 +750,11 @@ def job_run(*, job_id: int) -> None:
 
 def _job_run_leased(job: Job) -> None:
     try:
-        source = photo_processing_array(photo=job.photo, max_size=(job.max_width, job.max_height))
+        photo = photo_processing_array(photo=job.photo, max_size=(job.max_width, job.max_height))
+        # The job's first step: gentle levels and white balance where the photo needs them
+        # (preparation leaves the person's photo as it is, for the "before"); a toned print
+        # whose tone is kept gets levels only.
+        source = imaging.enhance(photo, keep_tone=job.keep_tone)
         engine = get_engine(job.engine)
         request = EngineRequest(
             image=source,
@@ -745,8 +763,12 @@ def _job_run_leased(job: Job) -> None:
             hints=job.hints or None,
             seed=job.pk,
             job_ref=str(job.pk),
+            keep_tone=job.keep_tone,
         )
-        image_url = photo_engine_url(photo=job.photo) if hasattr(engine, "submit") else None
+        # A remote engine fetches the stored photo by URL only when the first step left it as
+        # it is; an enhanced one travels with the request (a 1280×720 PNG fits its limit).
+        unchanged = np.array_equal(source, photo)
+        image_url = photo_engine_url(photo=job.photo) if hasattr(engine, "submit") and unchanged else None
         started = time.process_time()
         while True:
             try:

@@ -21,8 +21,10 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from ninja.throttling import SimpleRateThrottle
 
+from credits.plans import FREE, PLANS
 from credits.selectors import credit_balance, next_grant_date, user_plan
-from photos.selectors import photo_get_for_user
+from photos.imaging import fit_size
+from photos.selectors import photo_get_for_user, photo_is_toned
 from photos.storage import media_url
 from processing.kinds import KindOffer, engine_uses_hints, kinds_offered
 from processing.models import PERSON_REASONS
@@ -99,6 +101,8 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
                 photo_id=photo.pk,
                 kind=request.POST.get("kind", ""),
                 hints=request.POST.get("hints", ""),
+                # An unticked checkbox sends nothing: the form always says yes or no.
+                keep_tone=request.POST.get("keep_tone") == "on",
             )
         except DomainError as exc:
             error = exc.message
@@ -106,6 +110,8 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
             return redirect("processing:detail", job_id=job.pk)
     offers = kinds_offered()
     options = _kind_options(offers, balance, photo)
+    plan = user_plan(user=request.user)
+    toned = photo_is_toned(photo=photo)
     context = {
         "photo": photo,
         "photo_url": media_url(photo.thumbnail.name) if photo.thumbnail else None,
@@ -115,6 +121,18 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
         "shortfall": _shortfall(user=request.user, balance=balance, offers=offers),
         "colour_offered": any(o.available and o.kind.value != "restore" for o in offers),
         "uses_hints": engine_uses_hints(),
+        # Said before spending: the size this photo comes back at on the person's plan, and
+        # the caps of both plan groups.
+        "plan": plan,
+        "result_size": fit_size(photo.width, photo.height, plan.max_size)
+        if photo.width and photo.height
+        else None,
+        "free_size": PLANS[FREE].max_size_display,
+        "paid_size": next(p for p in PLANS.values() if p.is_paid).max_size_display,
+        "restore_offered": any(o.available and o.kind.value == "restore" for o in offers),
+        "toned": toned,
+        # On a POST the person's own choice stands; otherwise on for a toned print.
+        "keep_tone": request.POST.get("keep_tone") == "on" if request.method == "POST" else toned,
         "error": error,
         # Said before the person picks anything, not only after a refused POST.
         "unconfirmed": "" if request.user.email_confirmed or error else EmailUnconfirmed().message,

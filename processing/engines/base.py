@@ -122,7 +122,8 @@ class EngineRequest:
     ``max_size`` is a (long side, short side) cap: (1280, 720) fits a landscape picture into
     1280x720 and a portrait one into 720x1280. Engines never upscale. ``seed`` makes a
     generative engine repeatable; ``job_ref`` is the caller's id for the work (our Job id),
-    passed to external providers for tracing.
+    passed to external providers for tracing. ``keep_tone``: the person asked to keep a toned
+    (sepia) print's tone, so restoring must not correct its colour cast.
     """
 
     image: np.ndarray
@@ -131,6 +132,7 @@ class EngineRequest:
     hints: str | None = None
     seed: int = 0
     job_ref: str = ""
+    keep_tone: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -145,6 +147,7 @@ class EngineRequest:
         object.__setattr__(self, "max_size", (long_side, short_side))
         object.__setattr__(self, "hints", clean_hints(self.hints))
         object.__setattr__(self, "seed", int(self.seed) % 2**32)
+        object.__setattr__(self, "keep_tone", bool(self.keep_tone))
 
 
 @dataclass

@@ -505,7 +505,7 @@ def tint(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
 
 
-def restore(image: np.ndarray) -> tuple[np.ndarray, Measurements]:
+def restore(image: np.ndarray, *, keep_tone: bool = False) -> tuple[np.ndarray, Measurements]:
     """The gated restoration pipeline; returns the result and what it measured and did.
 
     A photo without even film grain measures as a clean (digital or well-kept) photo: only a
@@ -518,11 +518,11 @@ def restore(image: np.ndarray) -> tuple[np.ndarray, Measurements]:
     m = Measurements(noise_sigma=estimate_noise(lightness), grain_uniformity=grain_uniformity(lightness))
     measure_tone(image, m)
     m.neutral = m.monochrome and m.cast < NEUTRAL_CAST
-    work = _pipeline(image, m, repairs=True)
+    work = _pipeline(image, m, repairs=True, keep_tone=keep_tone)
     m.structure = structure_kept(image, work)
     if m.structure < STRUCTURE_GUARD and m.steps:
         m.steps = ["safeguard_no_repairs"]
-        work = _pipeline(image, m, repairs=False)
+        work = _pipeline(image, m, repairs=False, keep_tone=keep_tone)
         m.structure = structure_kept(image, work)
         if m.structure < STRUCTURE_GUARD:
             m.steps = ["safeguard_unchanged"]
@@ -530,8 +530,9 @@ def restore(image: np.ndarray) -> tuple[np.ndarray, Measurements]:
     return work, m
 
 
-def _pipeline(image: np.ndarray, m: Measurements, *, repairs: bool) -> np.ndarray:
-    """Each step of ``restore`` gated on its own measurement (``repairs``: inpaint damage)."""
+def _pipeline(image: np.ndarray, m: Measurements, *, repairs: bool, keep_tone: bool = False) -> np.ndarray:
+    """Each step of ``restore`` gated on its own measurement (``repairs``: inpaint damage;
+    ``keep_tone``: a toned print keeps its tone, so no cast correction)."""
     aged = m.old_print
     work = image
     residual_noise = m.noise_sigma
@@ -567,8 +568,9 @@ def _pipeline(image: np.ndarray, m: Measurements, *, repairs: bool) -> np.ndarra
     if aged and m.fade > 0:
         strength = TONE_STRENGTH * m.fade
         # A black-and-white print's colour is only age; a colour print's cast hides its dyes.
-        work = neutralise(work, m.fade) if m.monochrome else correct_colour(work, strength)
-        m.steps.append("colour")
+        if not keep_tone:
+            work = neutralise(work, m.fade) if m.monochrome else correct_colour(work, strength)
+            m.steps.append("colour")
         work = restore_contrast(work, strength)
         m.steps.append("contrast")
     m.sharpness = measure_sharpness(work)
@@ -595,7 +597,7 @@ class LocalEngine:
         image = resize_to_fit(request.image, request.max_size)
         notes: list[str] = []
         if request.kind.restores:
-            image, _ = restore(image)
+            image, _ = restore(image, keep_tone=request.keep_tone)
         if request.kind.colourizes:
             if measure(image).monochrome:
                 image = tint(image)

@@ -23,12 +23,18 @@ INSTRUCTIONS: dict[Kind, str] = {
 
 NOTE_HINTS_UNUSED = "Colour hints are only used when colourizing; they were ignored."
 
+# The person asked to keep a toned print's tone (``EngineRequest.keep_tone``; restore only).
+KEEP_TONE = "Keep the print's original tone, such as sepia; do not neutralize it."
 
-def instruction_for(kind: Kind | str, hints: str | None = None) -> str:
-    """The instruction for ``kind``, with the person's colour hints appended when colourizing."""
+
+def instruction_for(kind: Kind | str, hints: str | None = None, *, keep_tone: bool = False) -> str:
+    """The instruction for ``kind``, with the person's colour hints appended when colourizing
+    and the keep-tone phrase when restoring a toned print the person wants kept as it is."""
     kind = Kind(kind)
     text = INSTRUCTIONS[kind]
     hints = clean_hints(hints)
     if hints and kind.colourizes:
         text = f"{text} Colors to use: {hints}."
+    if keep_tone and not kind.colourizes:
+        text = f"{text} {KEEP_TONE}"
     return text

@@ -157,7 +157,7 @@ class RunPodEngine:
         job_input: dict[str, Any] = {
             "kind": request.kind.value,
             "max_size": list(request.max_size),
-            "instruction": instruction_for(request.kind, request.hints),
+            "instruction": instruction_for(request.kind, request.hints, keep_tone=request.keep_tone),
             "seed": request.seed,
             "job_ref": request.job_ref,
         }

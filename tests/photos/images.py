@@ -19,6 +19,19 @@ def gray_photo(size: tuple[int, int] = (640, 480)) -> Image.Image:
     return Image.fromarray(data.camera()).resize(size, Image.Resampling.LANCZOS)
 
 
+def sepia_photo(size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """The camera man as a sepia-toned print: warm shadows to cream highlights, one hue."""
+    g = np.asarray(gray_photo(size), dtype=np.float32)
+    toned = np.stack([g * 1.07 + 10, g * 0.95 + 5, g * 0.74], axis=-1)
+    return Image.fromarray(np.clip(toned, 0, 255).astype(np.uint8))
+
+
+def faded_tinted_photo(size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """The astronaut as a faded print with a warm cast: the kind of photo enhancement changes."""
+    rgb = np.asarray(photo(size), dtype=np.float32) * 0.55 + 70
+    return Image.fromarray(np.clip(rgb * [1.0, 0.9, 0.72], 0, 255).astype(np.uint8))
+
+
 def encode(img: Image.Image, fmt: str, **kwargs: object) -> bytes:
     buffer = io.BytesIO()
     img.save(buffer, format=fmt, **kwargs)

@@ -46,7 +46,7 @@ def test_prepare_applies_a_confident_detection_and_straightens_the_print():
     back = np.asarray(prepared.image.resize(original.size, Image.Resampling.LANCZOS))
     # Detected corners are within about 1% of the true ones (a sliver of table may remain),
     # so this is looser than the 0.9 of a correction from exact corners.
-    assert _ssim(imaging.enhance(np.asarray(original)), back) >= 0.7
+    assert _ssim(np.asarray(original), back) >= 0.7
 
 
 def test_a_frame_without_a_clear_border_is_left_alone():
@@ -107,3 +107,45 @@ def test_ssim_helper_agrees_with_scikit_image():
                                       sigma=1.5, use_sample_covariance=False)  # fmt: skip
     assert abs(ours - reference) < 0.01
     assert imaging.ssim(clean, clean) == pytest.approx(1.0)
+
+
+def _hue(rgb: np.ndarray) -> tuple[float, float]:
+    """(hue angle in degrees, cast strength) of a picture's mean colour in Lab."""
+    import cv2
+
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float64)
+    a, b = lab[:, 1].mean() - 128, lab[:, 2].mean() - 128
+    return float(np.degrees(np.arctan2(b, a))), float(np.hypot(a, b))
+
+
+def test_preparation_leaves_tones_and_colours_as_uploaded():
+    # given a faded print with a warm cast, the very photo enhancement would change
+    original = np.asarray(images.faded_tinted_photo((800, 600)))
+    assert _ssim(original, imaging.enhance(original)) < 0.97
+    # when it is prepared
+    upload = images.jpeg(Image.fromarray(original), quality=95)
+    prepared = np.asarray(imaging.prepare(io.BytesIO(upload)).image)
+    # then it is the upload, fitted: same size (nothing to straighten), same tones and cast
+    original = np.asarray(Image.open(io.BytesIO(upload)).convert("RGB"))
+    assert prepared.shape == original.shape
+    assert _ssim(original, prepared) >= 0.99
+    assert np.abs(prepared.reshape(-1, 3).mean(0) - original.reshape(-1, 3).mean(0)).max() < 2
+
+
+def test_a_toned_print_is_told_from_neutral_and_colour_photos():
+    assert imaging.is_toned(np.asarray(images.sepia_photo()))
+    assert not imaging.is_toned(np.asarray(images.gray_photo().convert("RGB")))
+    assert not imaging.is_toned(np.asarray(images.photo()))
+    assert not imaging.is_toned(np.asarray(images.faded_tinted_photo()))
+
+
+def test_enhancement_keeping_the_tone_lifts_levels_but_keeps_the_hue():
+    sepia = np.asarray(images.sepia_photo())
+    faded = (sepia.astype(np.float32) * 0.6 + 60).astype(np.uint8)
+    hue, cast = _hue(faded)
+    kept = imaging.enhance(faded, keep_tone=True)
+    assert np.ptp(kept) > np.ptp(faded)  # levels still lifted
+    kept_hue, kept_cast = _hue(kept)
+    assert abs(kept_hue - hue) < 3 and kept_cast >= 0.9 * cast
+    # without it, white balance takes much of the cast away
+    assert _hue(imaging.enhance(faded))[1] < 0.7 * cast

@@ -114,7 +114,28 @@ def test_the_persons_corners_straighten_the_print(user):
     # then the processing-ready image is the print again, upright and straight
     assert photo.quad_source == QuadSource.PERSON and photo.quad == quad
     back = Image.fromarray(_pixels(photo)).resize(original.size, Image.Resampling.LANCZOS)
-    assert imaging.ssim(imaging.enhance(np.asarray(original)), np.asarray(back)) >= 0.9
+    assert imaging.ssim(np.asarray(original), np.asarray(back)) >= 0.9
+
+
+def test_the_before_is_the_straightened_upload_without_enhancement(user):
+    # given a faded, warm-cast print photographed at an angle, with the person's corners
+    original = images.faded_tinted_photo((800, 600))
+    corners, canvas = [(180, 90), (1010, 140), (960, 760), (150, 700)], (1200, 860)
+    upload = images.jpeg(images.photo_of_photo(original, canvas, corners), quality=95)
+    quad = [[x / canvas[0], y / canvas[1]] for x, y in corners]
+    # when it is prepared
+    photo = _ready(user, upload, quad=json.dumps(quad))
+    # then the stored "before" is that upload straightened and fitted, nothing more
+    decoded = imaging.decode(io.BytesIO(upload), margin=imaging.crop_margin(quad)).image
+    straightened = imaging.fit_within(Image.fromarray(imaging.warp_quad(np.asarray(decoded), quad)))
+    # (stored as a JPEG, like every prepared photo: compared as one, so only tones can differ)
+    expected = np.asarray(Image.open(io.BytesIO(imaging.encode_jpeg(straightened))))
+    before = _pixels(photo)
+    assert before.shape == expected.shape
+    assert imaging.ssim(expected, before) >= 0.99
+    # its tones and cast are the person's: no levels, no white balance
+    assert np.abs(before.reshape(-1, 3).mean(0) - expected.reshape(-1, 3).mean(0)).max() < 2
+    assert np.abs(before.astype(int) - imaging.enhance(expected).astype(int)).mean() > 5
 
 
 def test_a_clear_border_is_detected_applied_and_recorded(user):

@@ -10,7 +10,7 @@ cards. For each file it times, interleaved in the same run (median of ``--repeat
   which the targets apply to; for HEIC, against pillow-heif's bare decode (HEVC decoding is
   the floor, and the pyvips wheel's libheif has no HEVC decoder);
 - ``plain decode``: Pillow decoding every pixel, then fitting (what draft/reduce avoids);
-- ``full``: the whole pipeline (``imaging.prepare``: border detection, enhancement,
+- ``full``: the whole pipeline (``imaging.prepare``: border detection,
   thumbnail) with both JPEGs encoded, against pyvips making and encoding the same two sizes;
 
 and the peak memory of each, each run once in a fresh process (peak RSS above the process's
@@ -279,9 +279,7 @@ class Command(BaseCommand):
                 if peak is None or peak >= limit:
                     misses.append(f"{name} peak {mb(peak).strip()} ≥ {limit} MB")
         self.stdout.write("")
-        self.stdout.write(
-            "Full preprocessing (decode, border detection, enhancement, fit, thumbnail, both JPEGs encoded)"
-        )
+        self.stdout.write("Full preprocessing (decode, border detection, fit, thumbnail, both JPEGs encoded)")
         self.stdout.write(
             f"{'input':<11}{'ours':>12} {'pyvips (2 sizes + encode)':>27} {'ratio':>7}  {'peak':>9}"
         )
