@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 
 from credits.plans import job_price
+from photos import imaging
 from processing.engines.base import Kind, engine_class
 from processing.models import OFFERED_KINDS, JobKind
 
@@ -75,3 +77,15 @@ def kind_offer(*, kind: str, engine: str | None = None) -> KindOffer | None:
 def engine_uses_hints(*, engine: str | None = None) -> bool:
     """Whether colour hints change the result on ``engine`` (default: this server's)."""
     return bool(_engine(engine).uses_hints)
+
+
+def job_first_step(image: np.ndarray, *, kind: str, keep_tone: bool | None = None) -> tuple[np.ndarray, bool]:
+    """What a job does before its engine, for the commands that restore outside a job
+    (``restore``, ``make_home_examples``): gentle levels and white balance, levels only for a
+    toned print whose tone is kept (by default a toned print keeps it unless the kind
+    colourizes, as ``job_create`` decides). Returns the engine's input and ``keep_tone``."""
+    if Kind(kind).colourizes:
+        keep_tone = False
+    elif keep_tone is None:
+        keep_tone = imaging.is_toned(image)
+    return imaging.enhance(image, keep_tone=keep_tone), keep_tone

@@ -186,3 +186,16 @@ def test_plans_page_lists_the_result_size_of_each_plan(signed_in_client):
         "cherish": "1280 × 720",
         "forever": "1280 × 720",
     }
+
+
+def test_commands_take_the_jobs_first_step_with_its_keep_tone_default():
+    from processing.kinds import job_first_step
+
+    sepia = np.asarray(images.sepia_photo())
+    # a toned print being restored keeps its tone by default: levels only, hue kept
+    source, keep_tone = job_first_step(sepia, kind="restore")
+    assert keep_tone is True
+    assert np.array_equal(source, imaging.enhance(sepia, keep_tone=True))
+    # colourizing never keeps the tone, and the person's answer wins otherwise
+    assert job_first_step(sepia, kind="colourize")[1] is False
+    assert job_first_step(sepia, kind="restore", keep_tone=False)[1] is False

@@ -31,6 +31,7 @@ from processing.engines import photoset
 from processing.engines.aging import age_realistically
 from processing.engines.base import EngineError, EngineRequest, get_engine
 from processing.engines.codec import expected_size
+from processing.kinds import job_first_step
 from processing.quality import QualityCheckFailed, quality_check
 
 COMMAND = "python manage.py make_home_examples"
@@ -88,8 +89,10 @@ def restore_like_a_job(aged: np.ndarray) -> np.ndarray:
     exactly as the ``restore`` command and a paid-plan job do it."""
     prepared = imaging.prepare(io.BytesIO(_jpeg(aged, UPLOAD_QUALITY)), quad=WHOLE_FRAME)
     cap = settings.JOB_SIZE_CAP_PAID
-    image = np.asarray(imaging.fit_within(prepared.image, cap))
-    result = get_engine("local").run(EngineRequest(image=image, kind="restore", max_size=cap))
+    image, keep_tone = job_first_step(np.asarray(imaging.fit_within(prepared.image, cap)), kind="restore")
+    result = get_engine("local").run(
+        EngineRequest(image=image, kind="restore", max_size=cap, keep_tone=keep_tone)
+    )
     quality_check(image, result.image, expected_size(image, cap))
     return result.image
 

@@ -18,6 +18,7 @@ from PIL import Image
 from photos import imaging
 from processing.engines.base import EngineError, EngineRequest, get_engine
 from processing.engines.codec import expected_size
+from processing.kinds import job_first_step
 from processing.quality import QualityCheckFailed, quality_check
 
 CAPS = {"720": settings.JOB_SIZE_CAP_PAID, "480": settings.JOB_SIZE_CAP_FREE}
@@ -60,8 +61,11 @@ class Command(BaseCommand):
                 prepared = imaging.prepare(fh, quad=quad)
         except imaging.ImageRefused as exc:
             raise CommandError(f"{source}: {exc}") from exc
-        image = np.asarray(imaging.fit_within(prepared.image, cap))
-        request = EngineRequest(image=image, kind=opts["kind"], max_size=cap, hints=opts["hints"])
+        fitted = np.asarray(imaging.fit_within(prepared.image, cap))
+        image, keep_tone = job_first_step(fitted, kind=opts["kind"])
+        request = EngineRequest(
+            image=image, kind=opts["kind"], max_size=cap, hints=opts["hints"], keep_tone=keep_tone
+        )
         try:
             result = get_engine(opts["engine"]).run(request)
             quality_check(image, result.image, expected_size(image, cap))
