@@ -197,9 +197,9 @@ def job_create(
             max_height=height,
             engine=settings.ENGINE,
         )
-        credits_charge(
-            user=user, amount=price, job_id=job.pk, reason=f"{JobKind(kind).label} of photo {photo.pk}"
-        )
+        # The credits history names the job in words, with the photo's own name where it has one.
+        named = f": {photo.original_name}" if photo.original_name else ""
+        credits_charge(user=user, amount=price, job_id=job.pk, reason=f"{JobKind(kind).label}{named}")
         transaction.on_commit(lambda: job_enqueue(job=job))
     _log(job, "job created", credits=price)
     return job

@@ -199,3 +199,12 @@ def test_commands_take_the_jobs_first_step_with_its_keep_tone_default():
     # colourizing never keeps the tone, and the person's answer wins otherwise
     assert job_first_step(sepia, kind="colourize")[1] is False
     assert job_first_step(sepia, kind="restore", keep_tone=False)[1] is False
+
+
+def test_the_credits_history_names_a_job_in_words_with_the_photos_name(user):
+    from credits.models import CreditTransaction
+
+    job = job_create(user=user, photo_id=_ready(user, images.sepia_photo()).pk, kind="restore")
+
+    charge = CreditTransaction.objects.get(job_id=job.pk)
+    assert charge.reason == "Restore: p.jpg"
