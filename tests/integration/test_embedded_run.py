@@ -63,3 +63,5 @@ def test_first_start_prints_a_short_report_and_ctrl_c_stops_web_worker_and_beat(
             os.killpg(run.pid, signal.SIGKILL)
     assert run.returncode == 130
     assert "Stopping Rekindle" in log.read_text()
+    # The idle worker ends at once instead of sitting through Celery's warm shutdown.
+    assert "worker stopping: idle, exiting now" in log.read_text()
