@@ -73,6 +73,8 @@ TEAR_LIGHTNESS = 200
 TEAR_FLATNESS = 2.5
 TEAR_MIN_AREA = 20
 TEAR_MAX_FRACTION = 0.05
+# Torn paper is filled by inpainting a copy of the photo this many pixels on its long side.
+TEAR_FILL_SIDE = 128
 # How far faded tones are stretched back (1 = up to TONE_MAX_GAIN) and how much a denoised
 # print is sharpened: a full stretch overshoots photos whose own range was narrow.
 TONE_STRENGTH = 0.85
@@ -440,6 +442,26 @@ def detect_tears(image: np.ndarray, noise_sigma: float) -> np.ndarray:
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
 
 
+def fill_tears(image: np.ndarray, tears: np.ndarray) -> np.ndarray:
+    """Fill torn paper and missing corners from the picture around them, inpainted at a coarse
+    scale (TEAR_FILL_SIDE px long side): a hole this big filled at full resolution smears the
+    torn edge inwards; the coarse fill carries the surrounding tones across it (tear pixels
+    repaired on the tuning half: 19% at full resolution, 53% at 128 px)."""
+    height, width = image.shape[:2]
+    factor = max(2, round(max(height, width) / TEAR_FILL_SIDE))
+    size = (max(1, width // factor), max(1, height // factor))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    # Any coarse pixel touched by the tear is a hole, and one more around it: the torn edge.
+    hole = (cv2.resize(tears, size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8) * 255
+    hole = cv2.dilate(hole, np.ones((3, 3), np.uint8))
+    filled = cv2.resize(
+        cv2.inpaint(small, hole, 5, cv2.INPAINT_TELEA), (width, height), interpolation=cv2.INTER_CUBIC
+    )
+    out = image.copy()
+    out[tears > 0] = filled[tears > 0]
+    return out
+
+
 def elongation(labels: np.ndarray, count: int) -> np.ndarray:
     """Per connected component, the ratio of its long to short axis (from second moments)."""
     ys, xs = np.nonzero(labels)
@@ -609,6 +631,8 @@ def _pipeline(image: np.ndarray, m: Measurements, *, repairs: bool) -> np.ndarra
         m.steps.append("tears")
     if repair.any():
         work = cv2.inpaint(work, repair, 3, cv2.INPAINT_TELEA)
+    if m.tear_fraction > 0:
+        work = fill_tears(work, tears)
     # Tone is measured on the cleaned photo: white scratches and black dust would otherwise
     # pass for its white and black points.
     measure_tone(work, m)

@@ -283,3 +283,19 @@ def test_cast_correction_changes_colour_not_lightness() -> None:
     diff = np.abs(local.lightness_of(corrected).astype(int) - local.lightness_of(yellow).astype(int))
     assert np.percentile(diff, 99) <= 2
     assert local.measure(corrected).cast < local.measure(yellow).cast / 2
+
+
+def test_missing_corner_is_filled_with_the_tones_around_it() -> None:
+    clean = scene()
+    corner = np.zeros(clean.shape[:2], np.uint8)
+    cv2.fillPoly(corner, [np.int32([[0, 0], [60, 0], [0, 55]])], 255)
+    print_ = dusty(yellowed(grainy(clean)))
+    torn = print_.copy()
+    torn[corner > 0] = PAPER
+
+    restored, measured = local.restore(torn)
+    reference, _ = local.restore(print_)  # the same print, whole
+
+    assert "tears" in measured.steps
+    filled, whole = (local.lightness_of(im)[corner > 0].astype(int) for im in (restored, reference))
+    assert np.median(np.abs(filled - whole)) < 15
