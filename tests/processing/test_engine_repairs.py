@@ -299,3 +299,17 @@ def test_missing_corner_is_filled_with_the_tones_around_it() -> None:
     assert "tears" in measured.steps
     filled, whole = (local.lightness_of(im)[corner > 0].astype(int) for im in (restored, reference))
     assert np.median(np.abs(filled - whole)) < 15
+
+
+def test_dust_counts_as_age_only_outside_the_photos_own_tones() -> None:
+    faded = scene()  # tones 30-180: a faded print has no true black or paper white
+    specks = np.zeros(faded.shape[:2], np.uint8)
+    for x in range(160, 600, 40):
+        cv2.circle(specks, (x, 200), 2, 255, -1)
+    dusty_print = faded.copy()
+    dusty_print[specks > 0] = 10  # dust is near black
+    detail = faded.copy()
+    detail[specks > 0] = faded[specks > 0] - 15  # a dark detail within the photo's own tones
+
+    assert local.outside_tones(dusty_print, specks) == pytest.approx(np.count_nonzero(specks) / specks.size)
+    assert local.outside_tones(detail, specks) == 0.0
