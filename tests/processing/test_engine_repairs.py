@@ -23,6 +23,18 @@ def yellowed(print_: np.ndarray) -> np.ndarray:
     return np.clip(print_.astype(np.float32) * [1.0, 0.95, 0.82], 0, 255).astype(np.uint8)
 
 
+def dusty(print_: np.ndarray, specks: int = 220, seed: int = 5) -> np.ndarray:
+    """Dark and light specks all over, as an old print gathers (a sign of age besides grain)."""
+    rng = np.random.default_rng(seed)
+    out = print_.copy()
+    height, width = out.shape[:2]
+    for _ in range(specks):
+        tone = int(rng.integers(5, 40)) if rng.random() < 0.6 else int(rng.integers(220, 252))
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        cv2.circle(out, centre, int(rng.integers(1, 3)), (tone,) * 3, -1, cv2.LINE_AA)
+    return out
+
+
 def scene() -> np.ndarray:
     """A soft gradient with a sharp step edge and a thin real dark bar down its middle."""
     ramp = np.tile(np.linspace(70, 180, 640, dtype=np.float32), (400, 1))
@@ -58,9 +70,9 @@ def test_scratch_across_a_grainy_print_is_inpainted() -> None:
     clean = scene()
     scratched, truth = draw_scratch(clean)
 
-    restored, measured = local.restore(yellowed(grainy(scratched)))
-    # The same print without the scratch, restored the same way (same grain, same tone steps).
-    reference, _ = local.restore(yellowed(grainy(clean)))
+    restored, measured = local.restore(dusty(yellowed(grainy(scratched))))
+    # The same print without the scratch, restored the same way (same grain, dust, tone steps).
+    reference, _ = local.restore(dusty(yellowed(grainy(clean))))
 
     assert "long_scratches" in measured.steps
     error = np.abs(restored.astype(int) - reference.astype(int)).max(axis=2)
@@ -190,7 +202,7 @@ def test_grain_evenness_tells_film_grain_from_texture_in_part_of_a_photo() -> No
 
 
 def test_perfectly_grey_grainy_file_is_not_an_old_print() -> None:
-    grey = grainy(scene())
+    grey = dusty(grainy(scene()))
 
     _, grey_measured = local.restore(grey)
     _, print_measured = local.restore(yellowed(grey))
@@ -226,3 +238,78 @@ def test_safeguard_backs_off_when_the_picture_itself_changed(
 
     assert measured.steps == ["safeguard_unchanged"]
     assert np.array_equal(guarded, aged)
+
+
+def test_clean_film_photo_with_even_grain_and_a_warm_cast_is_left_alone() -> None:
+    # Film grain and a warm white balance, but none of the other damage age leaves: grain
+    # alone is one sign, and the full treatment (denoise, tone, sharpen) needs more.
+    film = yellowed(grainy(gray_photo("camera"), sigma=7.0, seed=1))
+
+    restored, measured = local.restore(film)
+
+    assert measured.grainy and measured.film_only and not measured.old_print
+    assert len(measured.signs) < local.AGE_SIGNS
+    assert not {"denoise", "colour", "contrast", "sharpen"} & set(measured.steps)
+    assert ssim(film, restored) >= 0.97
+
+    # The same photo aged (faded, dusty, scratched) shows the signs and is treated in full.
+    aged = age_realistically(gray_photo("camera"), seed=4).image
+    _, aged_measured = local.restore(aged)
+    assert aged_measured.old_print and len(aged_measured.signs) >= local.AGE_SIGNS
+    assert "denoise" in aged_measured.steps
+
+
+def test_naturally_narrow_tones_are_spread_about_their_median_within_the_cap() -> None:
+    # A light, low-contrast photo (a plain wall, wood grain): no black to recover.
+    rng = np.random.default_rng(0)
+    wall = np.clip(150 + 18 * cv2.GaussianBlur(rng.normal(0, 1, (300, 400)), (0, 0), 4) * 4, 120, 185)
+    image = np.repeat(wall.astype(np.uint8)[:, :, None], 3, axis=2)
+    lightness = local.lightness_of(image)
+    median = int(np.median(lightness))
+
+    lut = local.spread_lut(lightness, 1.0).astype(int)
+
+    assert abs(lut[median] - median) <= 1  # mid-tones stay where they were
+    assert lut[median + 20] - lut[median - 20] == pytest.approx(40 * local.TONE_MAX_GAIN, abs=2)
+    after = local.lightness_of(local.restore_contrast(image, 1.0)).astype(np.float32)
+    assert abs(np.median(after) - median) <= 4
+
+
+def test_cast_correction_changes_colour_not_lightness() -> None:
+    yellow = yellowed(gray_photo("camera"))
+
+    corrected = local.correct_colour(yellow, 1.0)
+
+    diff = np.abs(local.lightness_of(corrected).astype(int) - local.lightness_of(yellow).astype(int))
+    assert np.percentile(diff, 99) <= 2
+    assert local.measure(corrected).cast < local.measure(yellow).cast / 2
+
+
+def test_missing_corner_is_filled_with_the_tones_around_it() -> None:
+    clean = scene()
+    corner = np.zeros(clean.shape[:2], np.uint8)
+    cv2.fillPoly(corner, [np.int32([[0, 0], [60, 0], [0, 55]])], 255)
+    print_ = dusty(yellowed(grainy(clean)))
+    torn = print_.copy()
+    torn[corner > 0] = PAPER
+
+    restored, measured = local.restore(torn)
+    reference, _ = local.restore(print_)  # the same print, whole
+
+    assert "tears" in measured.steps
+    filled, whole = (local.lightness_of(im)[corner > 0].astype(int) for im in (restored, reference))
+    assert np.median(np.abs(filled - whole)) < 15
+
+
+def test_dust_counts_as_age_only_outside_the_photos_own_tones() -> None:
+    faded = scene()  # tones 30-180: a faded print has no true black or paper white
+    specks = np.zeros(faded.shape[:2], np.uint8)
+    for x in range(160, 600, 40):
+        cv2.circle(specks, (x, 200), 2, 255, -1)
+    dusty_print = faded.copy()
+    dusty_print[specks > 0] = 10  # dust is near black
+    detail = faded.copy()
+    detail[specks > 0] = faded[specks > 0] - 15  # a dark detail within the photo's own tones
+
+    assert local.outside_tones(dusty_print, specks) == pytest.approx(np.count_nonzero(specks) / specks.size)
+    assert local.outside_tones(detail, specks) == 0.0
