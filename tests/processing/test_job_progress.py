@@ -50,7 +50,8 @@ def test_a_running_job_shows_its_step_and_a_real_progress_bar(signed_in_client, 
         ("restore_colourize", "Restoring and colourizing… step 3 of 8"),
     ],
 )
-def test_the_label_names_the_kind_of_work(signed_in_client, user, _no_enqueue, kind, label):
+def test_the_label_names_the_kind_of_work(signed_in_client, user, _no_enqueue, settings, kind, label):
+    settings.ENGINE = "runpod"  # the engine that colourizes (and reports steps)
     job = running_job(user, kind)
     job_progress_record(job_id=job.pk, progress=EngineProgress(step=3, steps=8))
 
