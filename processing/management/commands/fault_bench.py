@@ -48,7 +48,8 @@ from credits.models import CreditTransaction, Membership
 from credits.plans import job_price
 from credits.services import credits_grant
 from photos.models import Photo, PhotoStatus
-from photos.services import photo_files, photo_preprocess, photo_upload
+from photos.services import photo_preprocess, photo_upload
+from processing.management.bench import bench_users_delete
 from processing.management.commands.queue_bench import bench_jpeg, purge_queues
 from processing.models import FINAL_STATUSES, OFFERED_KINDS, Job
 from processing.services import job_create
@@ -260,11 +261,7 @@ class Command(BaseCommand):
         return people
 
     def clean_up(self) -> None:
-        names = [n for p in Photo.objects.filter(owner_id__in=self.user_ids) for n in photo_files(p)]
-        CreditTransaction.objects.filter(user_id__in=self.user_ids).delete()
-        User.objects.filter(pk__in=self.user_ids).delete()
-        for name in names:
-            default_storage.delete(name)
+        bench_users_delete(self.user_ids)
         for user_id in self.user_ids:  # orphans, if any
             try:
                 _, files = default_storage.listdir(f"results/{user_id}")

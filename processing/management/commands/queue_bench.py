@@ -35,20 +35,20 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from PIL import Image
 
 from accounts.models import User
-from credits.models import CreditTransaction, Membership
+from credits.models import Membership
 from credits.plans import job_price
 from credits.services import credits_grant
 from photos.models import Photo, PhotoStatus
-from photos.services import photo_files, photo_preprocess, photo_upload
+from photos.services import photo_preprocess, photo_upload
 from processing import services as processing_services
 from processing.engines.aging import age_photo
 from processing.engines.base import EngineRequest, EngineResult
+from processing.management.bench import bench_users_delete
 from processing.models import Job, JobStatus
 from processing.services import job_create, job_run
 from rekindle.celery import app
@@ -182,12 +182,8 @@ class Command(BaseCommand):
 
     def clean_up(self) -> None:
         """Remove the users (photos, jobs, memberships cascade), their ledger rows and files."""
-        names = [n for p in Photo.objects.filter(owner_id__in=self.user_ids) for n in photo_files(p)]
-        CreditTransaction.objects.filter(user_id__in=self.user_ids).delete()
-        User.objects.filter(pk__in=self.user_ids).delete()
-        for name in names:
-            default_storage.delete(name)
-        self.stdout.write(f"\nRemoved {len(self.user_ids)} bench user(s) and {len(names)} stored file(s).")
+        removed = bench_users_delete(self.user_ids)
+        self.stdout.write(f"\nRemoved {len(self.user_ids)} bench user(s) and {removed} stored file(s).")
 
     # --- (a) overhead -----------------------------------------------------------------------
 
