@@ -1,4 +1,5 @@
-"""Processing: a job turns one ready photo into a result through an engine.
+"""Processing: a job turns its input pictures (one ready photo for most kinds) into a result
+through an engine. What each kind takes and makes is described once in ``processing.kinds``.
 
 Status moves only forward (queued → running → succeeded | failed | cancelled); the allowed
 moves are in ``TRANSITIONS`` and only ``processing.services.job_transition`` applies them.
@@ -10,34 +11,23 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.text import slugify
 
+if TYPE_CHECKING:
+    from processing.kinds import KindSpec
+
 
 class JobKind(models.TextChoices):
     RESTORE = "restore", "Restore"
     COLOURIZE = "colourize", "Colourize"
     RESTORE_COLOURIZE = "restore_colourize", "Restore + colourize"
-    # Room for later kinds; the price table already knows them, nothing offers them yet.
     ANIMATE = "animate", "Animate"
     BRING_TOGETHER = "bring_together", "Bring together"
-
-
-# What people can order today.
-OFFERED_KINDS = (JobKind.RESTORE, JobKind.COLOURIZE, JobKind.RESTORE_COLOURIZE)
-
-# What a finished job made, in words: job titles ("Restored — 30 Nov"), email subjects and
-# download names ("grandma-1952-restored.jpg") all say it the same way.
-KIND_DONE_WORDS = {
-    JobKind.RESTORE: "Restored",
-    JobKind.COLOURIZE: "Colourized",
-    JobKind.RESTORE_COLOURIZE: "Restored and colourized",
-    JobKind.ANIMATE: "Animated",
-    JobKind.BRING_TOGETHER: "Brought together",
-}
 
 
 class JobStatus(models.TextChoices):
@@ -61,8 +51,17 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 class Job(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
-    photo = models.ForeignKey("photos.Photo", on_delete=models.CASCADE, related_name="jobs")
+    # The photo the job belongs to in the library: its only input for single-photo kinds, the
+    # first input's photo otherwise. Deleting it deletes the job, except for kinds whose result
+    # is a new picture of its own (``KindSpec.result_outlives_inputs``): those let go of it
+    # (``photo`` becomes empty) and keep the result. The ordered inputs are ``inputs``.
+    photo = models.ForeignKey(
+        "photos.Photo", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
     kind = models.CharField(max_length=32, choices=JobKind.choices)
+    # The person's choices for kinds that take them (``KindSpec``): "preset", "description",
+    # "colour". Validated against the kind's description when the job is made.
+    options = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     # Optional colour description ("blue dress, red brick house") for engines that use it.
     hints = models.CharField(max_length=200, blank=True)
@@ -97,6 +96,8 @@ class Job(models.Model):
 
     result = models.FileField(upload_to="results/", blank=True)
     result_thumbnail = models.FileField(upload_to="results/", blank=True)
+    # A video result's first frame at full size (the <video> poster and the share preview).
+    result_poster = models.FileField(upload_to="results/", blank=True)
     result_width = models.PositiveIntegerField(null=True, blank=True)
     result_height = models.PositiveIntegerField(null=True, blank=True)
 
@@ -133,9 +134,24 @@ class Job(models.Model):
         return self.status in FINAL_STATUSES
 
     @property
+    def spec(self) -> KindSpec:
+        """The description of this job's kind (``processing.kinds``)."""
+        from processing.kinds import kind_spec
+
+        return kind_spec(self.kind)
+
+    def input_list(self) -> list[JobInput]:
+        """The job's input pictures in order; a job made before inputs existed has one, its photo
+        (an unsaved row). Uses a prefetched ``inputs`` when there is one."""
+        rows = list(self.inputs.all())
+        if rows or self.photo_id is None:
+            return rows
+        return [JobInput(job=self, position=1, photo=self.photo)]
+
+    @property
     def done_word(self) -> str:
         """What the job makes, as a finished thing: "Restored", "Restored and colourized"."""
-        return KIND_DONE_WORDS.get(self.kind, self.get_kind_display())
+        return self.spec.done_word
 
     @property
     def title(self) -> str:
@@ -152,8 +168,34 @@ class Job(models.Model):
     def download_name(self) -> str:
         """The result's file name: the photo's own name and the kind ("grandma-1952-restored.jpg"),
         in plain ASCII so every browser and S3 keep it; "photo-restored.jpg" when nothing is left."""
-        stem = slugify(PurePath(self.photo.original_name or "").stem)[:60].strip("-_") or "photo"
-        return f"{stem}-{slugify(self.done_word.replace(' and ', ' '))}.jpg"
+        name = self.photo.original_name if self.photo else ""
+        stem = slugify(PurePath(name or "").stem)[:60].strip("-_") or "photo"
+        return f"{stem}-{slugify(self.done_word.replace(' and ', ' '))}.{self.spec.result.extension}"
+
+
+class JobInput(models.Model):
+    """One input picture of a job, in order (``position`` from 1): a ready photo, or the finished
+    result of another job of the same person (``source_job``; ``photo`` is then that job's photo).
+
+    Deleting the photo or the source job removes the row; the job itself follows the rule on
+    ``Job.photo``. Jobs made before inputs existed have no rows: their one input is ``Job.photo``.
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="inputs")
+    position = models.PositiveSmallIntegerField()
+    photo = models.ForeignKey("photos.Photo", on_delete=models.CASCADE, related_name="job_inputs")
+    source_job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.CASCADE, related_name="used_as_input"
+    )
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "position"], name="job_input_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Input {self.position} of job {self.job_id}"
 
 
 class SpendLimit(models.Model):

@@ -18,6 +18,7 @@ import threading
 import time
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,7 +38,6 @@ from PIL import Image
 
 from accounts.models import User
 from credits.models import CreditTransaction
-from credits.plans import job_price
 from credits.selectors import user_tier
 from credits.services import credits_charge, credits_refund
 from photos import imaging
@@ -48,15 +48,13 @@ from processing.engines.base import (
     EngineProgress,
     EngineRequest,
     EngineResult,
-    Kind,
     PermanentEngineError,
     TransientEngineError,
     get_engine,
 )
-from processing.engines.codec import expected_size
-from processing.kinds import kind_offer, kinds_offered
-from processing.models import FINAL_STATUSES, OFFERED_KINDS, TRANSITIONS, Job, JobKind, JobStatus, SpendLimit
-from processing.quality import QualityCheckFailed, quality_check
+from processing.kinds import KIND_SPECS, KindSpec, ResultType, kind_offer, kinds_offered
+from processing.models import FINAL_STATUSES, TRANSITIONS, Job, JobInput, JobKind, JobStatus, SpendLimit
+from processing.quality import QualityCheckFailed
 from processing.worker import holder as this_holder
 from processing.worker import holder_is_dead
 from rekindle.celery import queue_for_tier
@@ -142,10 +140,120 @@ def clean_hints(hints: str | None) -> str:
 # Create
 
 
+@dataclass(frozen=True)
+class InputRef:
+    """One input picture a person chose: a photo of theirs, or the finished result of one of
+    their jobs (``job_id``)."""
+
+    photo_id: int | None = None
+    job_id: int | None = None
+
+
+class InvalidInput(DomainError):
+    """An input picture that cannot be used (``details['input']`` says which, from 1)."""
+
+    code = "invalid_input"
+    status = 422
+
+
+class InvalidOption(DomainError):
+    code = "invalid_option"
+    status = 422
+
+
+def _input_resolve(*, user: User, spec: KindSpec, ref: InputRef, position: int) -> tuple[Photo, Job | None]:
+    """The photo (and source job) behind one chosen input, locked checks included; someone
+    else's photo or job is NotFound, exactly as one that never existed."""
+    which = f"Picture {position}" if spec.takes_several else "This photo"
+    if ref.job_id is not None:
+        if not spec.accepts_results:
+            raise InvalidInput(f"{which}: “{spec.label}” works on photos, not on results.", input=position)
+        source = Job.objects.filter(owner=user, pk=ref.job_id).select_related("photo").first()
+        if source is None:
+            raise NotFound(f"{which}: no such result.", input=position)
+        if source.status != JobStatus.SUCCEEDED or not source.result or source.photo is None:
+            raise InvalidInput(f"{which}: that result is not finished.", input=position)
+        if source.spec.result is not ResultType.IMAGE:
+            raise InvalidInput(f"{which}: only a picture can be used, not a video.", input=position)
+        return source.photo, source
+    try:
+        photo = photo_get_for_user(user=user, photo_id=int(ref.photo_id or 0))
+    except NotFound as exc:
+        raise NotFound(f"{which}: no such photo.", input=position) from exc
+    if photo.status != "ready":
+        raise PhotoNotReady(
+            f"{which} is not ready yet: wait until it has been prepared, or upload it again.",
+            photo_status=photo.status,
+            input=position,
+        )
+    return photo, None
+
+
+def job_options_clean(*, spec: KindSpec, options: dict[str, Any] | None) -> dict[str, str]:
+    """The person's options for ``spec``, checked: a known preset, a short plain description,
+    colour or black and white. Options the kind does not take are refused, not ignored."""
+    options = {k: v for k, v in (options or {}).items() if v not in (None, "")}
+    cleaned: dict[str, str] = {}
+    preset = options.pop("preset", None)
+    if preset is not None:
+        if spec.preset(str(preset)) is None:
+            choices = ", ".join(p.key for p in spec.presets) or "none"
+            raise InvalidOption(
+                f"Unknown choice “{preset}” for {spec.label.lower()}. Choose one of: {choices}.",
+                option="preset",
+            )
+        cleaned["preset"] = str(preset)
+    elif spec.presets:
+        cleaned["preset"] = spec.presets[0].key
+    description = options.pop("description", None)
+    if description is not None:
+        if not spec.description_max:
+            raise InvalidOption(f"“{spec.label}” takes no description.", option="description")
+        text = " ".join("".join(ch for ch in str(description) if unicodedata.category(ch)[0] != "C").split())
+        if len(text) > spec.description_max:
+            raise InvalidOption(
+                f"The description can be at most {spec.description_max} characters.",
+                option="description",
+                max_length=spec.description_max,
+            )
+        if text:
+            cleaned["description"] = text
+    colour = options.pop("colour", None)
+    if colour is not None:
+        if not spec.colour_choice or colour not in COLOUR_CHOICES:
+            raise InvalidOption(
+                "Choose colour or black and white."
+                if spec.colour_choice
+                else f"“{spec.label}” has no colour choice.",
+                option="colour",
+            )
+        cleaned["colour"] = str(colour)
+    elif spec.colour_choice:
+        cleaned["colour"] = COLOUR_CHOICES[0]
+    if options:
+        raise InvalidOption(f"Unknown option: {', '.join(sorted(options))}.", option=sorted(options)[0])
+    return cleaned
+
+
+# The colour choice of kinds that make a new picture.
+COLOUR_CHOICES = ("colour", "black_and_white")
+
+
 def job_create(
-    *, user: User, photo_id: int, kind: str, hints: str | None = None, keep_tone: bool | None = None
+    *,
+    user: User,
+    kind: str,
+    photo_id: int | None = None,
+    inputs: list[InputRef] | None = None,
+    hints: str | None = None,
+    keep_tone: bool | None = None,
+    options: dict[str, Any] | None = None,
 ) -> Job:
     """Charge the price and queue the job, atomically; the task is sent after commit.
+
+    The inputs are ``inputs`` in order, or the one photo ``photo_id``; how many a kind takes,
+    and whether finished results may be among them, is in its ``KindSpec``. ``options`` are the
+    kind's choices (preset, description, colour), checked against the spec.
 
     ``keep_tone`` ("keep the original tone") applies to kinds that do not colourize; left
     out (None), it is on for a toned print (``photo_is_toned``) and off otherwise. Kinds that
@@ -158,8 +266,8 @@ def job_create(
         raise EmailUnconfirmed()
     if not kind:
         raise KindRequired("Choose what to do with this photo.")
-    if kind not in OFFERED_KINDS:
-        offered = ", ".join(k.value for k in OFFERED_KINDS)
+    if kind not in KIND_SPECS:
+        offered = ", ".join(KIND_SPECS)
         raise UnknownKind(f"Unknown kind “{kind}”. Choose one of: {offered}.", offered=offered)
     offer = kind_offer(kind=kind)
     if offer is None or not offer.available:
@@ -170,18 +278,32 @@ def job_create(
             kind=kind,
             available=available,
         )
+    spec = offer.spec
+    refs = list(inputs) if inputs is not None else [InputRef(photo_id=photo_id)]
+    fewest, most = spec.inputs
+    if len(refs) < fewest:
+        raise InvalidInput(f"Choose at least {fewest} photos for “{spec.label}”.", fewest=fewest)
+    if len(refs) > most:
+        raise InvalidInput(f"Choose at most {most} photos for “{spec.label}”.", most=most)
+    seen: set[InputRef] = set()
+    for position, ref in enumerate(refs, start=1):
+        if ref in seen:
+            raise InvalidInput(
+                f"Picture {position} is chosen twice; choose different photos.", input=position
+            )
+        seen.add(ref)
     hints = clean_hints(hints)
-    price = job_price(kind)
+    cleaned_options = job_options_clean(spec=spec, options=options)
+    price = spec.price
     tier = user_tier(user=user)
     width, height = size_cap_for_tier(tier)
     with transaction.atomic():
-        photo = photo_get_for_user(user=user, photo_id=photo_id)
-        if photo.status != "ready":
-            raise PhotoNotReady(
-                "This photo is not ready yet: wait until it has been prepared, or upload it again.",
-                photo_status=photo.status,
-            )
-        if Kind(kind).colourizes:
+        resolved = [
+            _input_resolve(user=user, spec=spec, ref=ref, position=position)
+            for position, ref in enumerate(refs, start=1)
+        ]
+        photo = resolved[0][0]
+        if spec.colourizes:
             keep_tone = False
         elif keep_tone is None:
             keep_tone = photo_is_toned(photo=photo)
@@ -191,15 +313,20 @@ def job_create(
             kind=kind,
             hints=hints,
             keep_tone=bool(keep_tone),
+            options=cleaned_options,
             credits_charged=price,
             tier=tier,
             max_width=width,
             max_height=height,
             engine=settings.ENGINE,
         )
+        JobInput.objects.bulk_create(
+            JobInput(job=job, position=position, photo=input_photo, source_job=source)
+            for position, (input_photo, source) in enumerate(resolved, start=1)
+        )
         # The credits history names the job in words, with the photo's own name where it has one.
         named = f": {photo.original_name}" if photo.original_name else ""
-        credits_charge(user=user, amount=price, job_id=job.pk, reason=f"{JobKind(kind).label}{named}")
+        credits_charge(user=user, amount=price, job_id=job.pk, reason=f"{spec.label}{named}")
         transaction.on_commit(lambda: job_enqueue(job=job))
     _log(job, "job created", credits=price)
     return job
@@ -218,9 +345,14 @@ def job_rerun(*, job_id: int, actor: User) -> Job:
         raise InvalidTransition(f"Job {original.pk} has not finished yet; wait for it or cancel it first.")
     if not original.owner.is_active:
         raise AccountSuspended(f"The owner of job {original.pk} is suspended.")
-    if original.photo.status != "ready":
+    inputs = list(original.inputs.select_related("photo"))
+    photos = [row.photo for row in inputs] or [original.photo]
+    if None in photos or len(inputs) < original.spec.inputs[0]:
+        raise PhotoNotReady(f"An input of job {original.pk} was deleted.", photo_status="deleted")
+    not_ready = next((photo for photo in photos if photo.status != "ready"), None)
+    if not_ready is not None:
         raise PhotoNotReady(
-            f"The photo of job {original.pk} is no longer ready.", photo_status=original.photo.status
+            f"The photo of job {original.pk} is no longer ready.", photo_status=not_ready.status
         )
     with transaction.atomic():
         job = Job.objects.create(
@@ -229,11 +361,16 @@ def job_rerun(*, job_id: int, actor: User) -> Job:
             kind=original.kind,
             hints=original.hints,
             keep_tone=original.keep_tone,
+            options=original.options,
             credits_charged=0,
             tier=original.tier,
             max_width=original.max_width,
             max_height=original.max_height,
             engine=settings.ENGINE,
+        )
+        JobInput.objects.bulk_create(
+            JobInput(job=job, position=row.position, photo=row.photo, source_job=row.source_job)
+            for row in inputs
         )
         transaction.on_commit(lambda: job_enqueue(job=job))
     _log(job, "job created", credits=0, rerun_of=original.pk, by=actor.pk)
@@ -479,6 +616,23 @@ def photo_processing_array(*, photo: Photo, max_size: tuple[int, int]) -> np.nda
     with default_storage.open(photo.image.name, "rb") as fh:
         image = imaging.decode(fh).image
     return np.asarray(imaging.fit_within(image, max_size))
+
+
+def job_input_arrays(*, job: Job) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each input picture of ``job`` in order, fitted to its size cap: (as stored, after the
+    job's first step). The first step (gentle levels and white balance, ``imaging.enhance``)
+    applies to photos when the kind asks for it (``KindSpec.enhance_first``), never to a
+    finished result, which is already what the person chose."""
+    max_size = (job.max_width, job.max_height)
+    enhance = job.spec.enhance_first
+    arrays = []
+    for row in job.input_list():
+        name = row.source_job.result.name if row.source_job else row.photo.image.name
+        with default_storage.open(name, "rb") as fh:
+            stored = np.asarray(imaging.fit_within(imaging.decode(fh).image, max_size))
+        first = imaging.enhance(stored, keep_tone=job.keep_tone) if enhance and not row.source_job else stored
+        arrays.append((stored, first))
+    return arrays
 
 
 def photo_engine_url(*, photo: Photo) -> str | None:
@@ -750,31 +904,35 @@ def job_run(*, job_id: int) -> None:
 
 def _job_run_leased(job: Job) -> None:
     try:
-        photo = photo_processing_array(photo=job.photo, max_size=(job.max_width, job.max_height))
-        # The job's first step: gentle levels and white balance where the photo needs them
-        # (preparation leaves the person's photo as it is, for the "before"); a toned print
-        # whose tone is kept gets levels only.
-        source = imaging.enhance(photo, keep_tone=job.keep_tone)
+        inputs = job_input_arrays(job=job)
+        if not inputs:
+            raise PermanentEngineError("The photos of this job were deleted.", code="inputs_deleted")
+        sources = [first for _, first in inputs]
         engine = get_engine(job.engine)
         request = EngineRequest(
-            image=source,
+            image=sources[0],
+            images=tuple(sources[1:]),
             kind=job.kind,
             max_size=(job.max_width, job.max_height),
             hints=job.hints or None,
             seed=job.pk,
             job_ref=str(job.pk),
             keep_tone=job.keep_tone,
+            options=job.options,
         )
-        # A remote engine fetches the stored photo by URL only when the first step left it as
-        # it is; an enhanced one travels with the request (a 1280×720 PNG fits its limit).
-        unchanged = np.array_equal(source, photo)
+        # A remote engine fetches the stored photo by URL only when the job has one input and
+        # its first step left it as it is; an enhanced one travels with the request (a
+        # 1280×720 PNG fits its limit).
+        single = len(inputs) == 1 and job.photo is not None and not job.input_list()[0].source_job
+        unchanged = single and np.array_equal(sources[0], inputs[0][0])
         image_url = photo_engine_url(photo=job.photo) if hasattr(engine, "submit") and unchanged else None
+        size = job.spec.result_size(sources, request.max_size)
         started = time.process_time()
         while True:
             try:
                 # The engine's own verdict (a result it could not line up) counts like ours.
                 result = _engine_result(job, engine, request, image_url)
-                quality_check(source, result.image, expected_size(source, request.max_size))
+                job.spec.check(sources, result, size)
                 break
             except QualityCheckFailed as exc:
                 if job.quality_retries >= settings.JOB_QUALITY_RETRIES:

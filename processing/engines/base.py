@@ -25,11 +25,13 @@ DEFAULT_MAX_SIZE = (1280, 720)
 
 
 class Kind(enum.StrEnum):
-    """What a job asks an engine to do. More kinds (animate, bring_together) come later."""
+    """What a job asks an engine to do (the wire name; ``processing.kinds`` describes each)."""
 
     RESTORE = "restore"
     COLOURIZE = "colourize"
     RESTORE_COLOURIZE = "restore_colourize"
+    ANIMATE = "animate"
+    BRING_TOGETHER = "bring_together"
 
     @property
     def restores(self) -> bool:
@@ -133,6 +135,11 @@ class EngineRequest:
     seed: int = 0
     job_ref: str = ""
     keep_tone: bool = False
+    # Further input pictures after ``image``, in order (bring together: pictures 2 and 3).
+    images: tuple[np.ndarray, ...] = ()
+    # The person's choices for kinds that take them: "preset", "description", "colour" (plain
+    # strings, already validated by the server; engines build their instruction from them).
+    options: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         try:
@@ -148,6 +155,13 @@ class EngineRequest:
         object.__setattr__(self, "hints", clean_hints(self.hints))
         object.__setattr__(self, "seed", int(self.seed) % 2**32)
         object.__setattr__(self, "keep_tone", bool(self.keep_tone))
+        object.__setattr__(self, "images", tuple(as_rgb_array(image) for image in self.images))
+        object.__setattr__(self, "options", {str(k): str(v) for k, v in (self.options or {}).items() if v})
+
+    @property
+    def inputs(self) -> tuple[np.ndarray, ...]:
+        """Every input picture in order: ``image`` first."""
+        return (self.image, *self.images)
 
 
 @dataclass
@@ -157,6 +171,7 @@ class EngineResult:
     ``usage`` always has ``seconds`` (wall time spent by the engine) and ``gpu_seconds`` (the
     billable GPU time; 0.0 for the local engine, which reports ``cpu_seconds`` instead).
     ``notes`` are sentences a person may see ("The local engine cannot use colour hints.").
+    A video result (animate) is ``video`` (MP4 bytes) with ``image`` its first frame (poster).
     """
 
     image: np.ndarray
@@ -164,6 +179,7 @@ class EngineResult:
     usage: dict[str, float] = field(default_factory=lambda: {"seconds": 0.0, "gpu_seconds": 0.0})
     notes: list[str] = field(default_factory=list)
     model: str = ""
+    video: bytes | None = None
 
 
 @dataclass(frozen=True)

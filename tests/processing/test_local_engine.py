@@ -145,7 +145,7 @@ def test_grayscale_2d_and_pil_inputs_are_accepted(camera: np.ndarray) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "code"),
     [
-        ({"kind": "animate"}, "bad_kind"),
+        ({"kind": "sharpen"}, "bad_kind"),
         ({"kind": "restore", "image": np.zeros((10, 10, 3), np.uint8)}, "bad_image"),
         ({"kind": "restore", "image": np.zeros((64, 64, 4), np.uint8)}, "bad_image"),
         ({"kind": "restore", "image": np.zeros((64, 64, 3), np.float32)}, "bad_image"),

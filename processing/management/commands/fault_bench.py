@@ -51,12 +51,15 @@ from photos.models import Photo, PhotoStatus
 from photos.services import photo_preprocess, photo_upload
 from processing.management.bench import bench_users_delete
 from processing.management.commands.queue_bench import bench_jpeg, purge_queues
-from processing.models import FINAL_STATUSES, OFFERED_KINDS, Job
+from processing.models import FINAL_STATUSES, Job
 from processing.services import job_create
 from rekindle.celery import app
 
 RUNS_KEY = "tests:engine-runs"  # tests/slow_engine.py
 TARGET_MAX_RECOVERY_S = 120
+
+# The single-photo picture kinds every engine here performs.
+BENCH_KINDS = ("restore", "colourize", "restore_colourize")
 
 
 @dataclass
@@ -140,7 +143,7 @@ class Command(BaseCommand):
         for worker in self.workers:
             self.start_worker(worker)
         self.start_beat()
-        kinds = list(OFFERED_KINDS)
+        kinds = list(BENCH_KINDS)
         job_ids = []
         for i in range(options["jobs"]):
             user, photo = people[i % len(people)]
@@ -246,7 +249,7 @@ class Command(BaseCommand):
             self.user_ids.append(user.pk)
             credits_grant(
                 user=user,
-                amount=(jobs // count + 1) * max(job_price(k) for k in OFFERED_KINDS),
+                amount=(jobs // count + 1) * max(job_price(k) for k in BENCH_KINDS),
                 key=f"bench:{uuid.uuid4()}",
                 reason="fault_bench credits",
             )
