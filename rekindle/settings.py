@@ -77,7 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
-    "django.contrib.staticfiles",
+    "rekindle.apps.RekindleStaticFilesConfig",  # django.contrib.staticfiles without src/
     "django.contrib.humanize",
     "template_partials",
     "django_htmx",
