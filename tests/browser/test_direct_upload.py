@@ -19,7 +19,8 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from photos.models import Photo
-from tests.browser.conftest import new_context, screenshot, sign_up
+from tests.browser.conftest import PHONE, new_context, screenshot, sign_up
+from tests.photos import images
 from tests.s3 import BUCKET
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -160,3 +161,57 @@ def test_a_file_over_the_limit_is_refused_by_the_bucket_and_the_page_says_why(
     assert Photo.objects.count() == 0
     assert direct_s3.objects() == []
     assert sum(r["bytes"] for r in django_requests if r["path"] != "/api/v1/photos/detect") < 10_000
+
+
+def test_the_handoff_phone_sends_straight_to_the_bucket_too(
+    browser: Browser, base_url: str, direct_s3, django_requests, _redis_clean
+):
+    desktop_ctx = new_context(browser)
+    desktop = desktop_ctx.new_page()
+    sign_up(desktop, base_url, "qr-direct@example.com")
+    desktop.goto(f"{base_url}/photos/handoff/")
+    link = desktop.locator("[data-handoff-url]").get_attribute("href")
+    phone_ctx = new_context(browser, viewport=PHONE, is_mobile=True, has_touch=True)
+    phone = phone_ctx.new_page()
+    phone.goto(link)
+    assert phone.locator("[data-uploader]").get_attribute("data-direct-upload") is not None
+    django_requests.clear()
+
+    phone.set_input_files(
+        "#camera-input", files=[{"name": "IMG_1.jpg", "mimeType": "image/jpeg", "buffer": images.jpeg()}]
+    )
+    phone.get_by_role("button", name="Upload this photo").click()
+    expect(phone.get_by_text("Sent to your computer")).to_be_visible(timeout=30_000)
+
+    photo = Photo.objects.get()
+    assert (
+        photo.owner.email == "qr-direct@example.com" and photo.source == "handoff" and photo.upload_completed
+    )
+    calls = [(r["method"], r["path"]) for r in django_requests]
+    assert ("POST", "/api/v1/photos/presign") in calls and ("POST", "/api/v1/photos") not in calls
+    for ctx in (desktop_ctx, phone_ctx):
+        ctx.close()
+
+
+def test_a_photo_queued_offline_goes_to_the_bucket_when_the_connection_returns(
+    uploader: Page, direct_s3, django_requests, _redis_clean
+):
+    page = uploader
+    page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    page.context.set_offline(True)
+    page.set_input_files(
+        "#camera-input", files=[{"name": "IMG_2.jpg", "mimeType": "image/jpeg", "buffer": images.jpeg()}]
+    )
+    page.get_by_role("button", name="Upload this photo").click()
+    expect(page.get_by_text("IMG_2.jpg: Waiting to upload (offline)")).to_be_visible()
+    assert Photo.objects.count() == 0
+    django_requests.clear()
+
+    page.context.set_offline(False)
+    expect(page.get_by_text("IMG_2.jpg: uploaded")).to_be_visible(timeout=30_000)
+    photo = Photo.objects.get()
+    assert photo.upload_completed and photo.source == "camera"
+    assert len(direct_s3.objects()) == 1
+    calls = [(r["method"], r["path"]) for r in django_requests]
+    assert ("POST", "/api/v1/photos/presign") in calls and ("POST", "/api/v1/photos") not in calls
+    assert page.evaluate("async () => (await window.RekindleQueue.all()).length") == 0
