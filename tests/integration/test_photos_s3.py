@@ -126,3 +126,10 @@ def test_uploads_never_completed_are_cleaned_up(signed_in_client, s3_storage):
     assert photo_cleanup_abandoned() == 1
     assert Photo.objects.count() == 0
     assert s3_storage.objects() == []
+
+
+def test_presign_refuses_a_photo_queued_for_another_account(signed_in_client, s3_storage):
+    response = _presign(signed_in_client, queued_for="someone-else")
+    assert response.status_code == 409
+    assert response.json()["code"] == "queued_for_another_account"
+    assert Photo.objects.count() == 0
