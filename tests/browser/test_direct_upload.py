@@ -215,3 +215,52 @@ def test_a_photo_queued_offline_goes_to_the_bucket_when_the_connection_returns(
     calls = [(r["method"], r["path"]) for r in django_requests]
     assert ("POST", "/api/v1/photos/presign") in calls and ("POST", "/api/v1/photos") not in calls
     assert page.evaluate("async () => (await window.RekindleQueue.all()).length") == 0
+
+
+def test_a_dropped_bucket_connection_can_be_retried_and_cancel_leaves_nothing(
+    uploader: Page, direct_s3, _redis_clean
+):
+    page = uploader
+    drops = {"left": 1}
+
+    def flaky(route):
+        if route.request.method == "POST" and drops["left"]:
+            drops["left"] -= 1
+            return route.abort("connectionreset")
+        return route.continue_()
+
+    page.route(f"{direct_s3.endpoint}/**", flaky)
+    page.set_input_files(
+        "#gallery-input", files=[{"name": "one.jpg", "mimeType": "image/jpeg", "buffer": images.jpeg()}]
+    )
+    page.get_by_role("button", name="Upload this photo").click()
+    expect(page.locator("[data-upload-error]")).to_contain_text("The connection dropped")
+    expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    page.get_by_role("button", name="Retry").click()
+    page.wait_for_url(re.compile(r"/photos/\d+/$"), timeout=30_000)
+    # the dropped attempt's slot was given up: one photo, one object
+    assert list(Photo.objects.values_list("original_name", "upload_completed")) == [("one.jpg", True)]
+    assert len(direct_s3.objects()) == 1
+
+    # Cancel while the file is on its way (a slow uplink keeps it there for a while).
+    page.goto(page.url.rsplit("/photos/", 1)[0] + "/photos/new/")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 256 * 1024},
+    )
+    page.set_input_files(
+        "#gallery-input", files=[{"name": "slow.png", "mimeType": "image/png", "buffer": noisy_png()}]
+    )
+    page.get_by_role("button", name="Upload this photo").click()
+    expect(page.locator("[data-progress-text]")).to_contain_text("slow.png: ", timeout=15_000)
+    page.get_by_role("button", name="Cancel upload").click()
+    expect(page.get_by_text("slow.png: Cancelled")).to_be_visible()
+    # the page gives the slot up as it cancels (a request of its own, not awaited)
+    for _ in range(100):
+        if Photo.objects.count() == 1:
+            break
+        page.wait_for_timeout(100)
+    assert list(Photo.objects.values_list("original_name", flat=True)) == ["one.jpg"]
+    assert len(direct_s3.objects()) == 1
