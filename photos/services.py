@@ -448,9 +448,11 @@ def photo_abandon(*, user: User, photo_id: int) -> None:
     if photo is None:
         raise NotFound("No such upload in progress.")
     name = photo.original.name
-    photo.delete()
-    if name:
-        default_storage.delete(name)
+    with transaction.atomic():
+        photo.delete()
+        if name:
+            transaction.on_commit(lambda: default_storage.delete(name))
+    logger.info("direct upload abandoned", extra={"photo_id": photo_id, "user_id": user.pk})
 
 
 def photo_cleanup_abandoned() -> int:
