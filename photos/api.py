@@ -18,6 +18,7 @@ from photos.handoff import SESSION_KEY, handoff_user_for_session
 from photos.models import Photo
 from photos.selectors import photo_get_for_user, photo_list_for_user
 from photos.services import (
+    photo_abandon,
     photo_complete,
     photo_delete,
     photo_detect_corners,
@@ -78,11 +79,15 @@ class PresignIn(Schema):
     name: str = Field(default="", max_length=255)
     quad: list[list[float]] | None = None
     source: str | None = None
+    queued_for: str | None = Field(default=None, max_length=100)
 
 
 class PresignOut(Schema):
     photo: PhotoOut
+    # POST ``fields`` and then the file (form field "file", last) to ``url``.
     upload: dict[str, Any]
+    # The store refuses a larger file (EntityTooLarge); pages use it to say so in words.
+    max_bytes: int
 
 
 class CropIn(Schema):
@@ -126,17 +131,25 @@ def upload_photo(
 
 
 @router.post(
-    "/presign", response={201: PresignOut}, throttle=[UploadThrottle()], summary="Start a direct S3 upload"
+    "/presign",
+    response={201: PresignOut},
+    auth=UPLOAD_AUTH,
+    throttle=[UploadThrottle()],
+    summary="Start a direct S3 upload",
 )
 def presign_photo(request: HttpRequest, payload: PresignIn) -> Status:
+    """Then POST the file to the bucket and call ``/{id}/complete``; ``queued_for`` as for the
+    multipart upload."""
+    source = "handoff" if getattr(request, "handoff", False) else payload.source
     photo, post = photo_presign(
         user=request.user,
         content_type=payload.content_type,
         quad=payload.quad,
-        source=payload.source,
+        source=source,
         name=payload.name,
+        queued_for=payload.queued_for,
     )
-    return Status(201, {"photo": photo, "upload": post})
+    return Status(201, {"photo": photo, "upload": post, "max_bytes": settings.PHOTO_MAX_BYTES})
 
 
 @router.post(
@@ -152,9 +165,18 @@ def detect_corners(request: HttpRequest, file: File[UploadedFile]) -> dict[str, 
     return {"found": quad is not None, "quad": quad, "confidence": confidence}
 
 
-@router.post("/{photo_id}/complete", response=PhotoOut, summary="Finish a direct S3 upload")
+@router.post("/{photo_id}/complete", response=PhotoOut, auth=UPLOAD_AUTH, summary="Finish a direct S3 upload")
 def complete_photo(request: HttpRequest, photo_id: int) -> Photo:
     return photo_complete(user=request.user, photo_id=photo_id)
+
+
+@router.post(
+    "/{photo_id}/abandon", response={204: None}, auth=UPLOAD_AUTH, summary="Give up a direct S3 upload"
+)
+def abandon_photo(request: HttpRequest, photo_id: int) -> Status:
+    """For a presigned upload that was cancelled or refused by the bucket: nothing is kept."""
+    photo_abandon(user=request.user, photo_id=photo_id)
+    return Status(204, None)
 
 
 @router.post("/{photo_id}/crop", response=PhotoOut, summary="Straighten a ready photo again")

@@ -26,7 +26,7 @@ from credits.selectors import user_tier
 from photos import imaging
 from photos.models import Photo, PhotoSource, PhotoStatus, QuadSource
 from photos.selectors import upload_owner_tag
-from photos.storage import storage_key
+from photos.storage import sse_post_fields, storage_key
 from rekindle.celery import queue_for_tier
 from rekindle.exceptions import DomainError, NotFound
 
@@ -125,6 +125,13 @@ def _sha256(stream: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
+def _check_queued_for(*, user: User, queued_for: str | None) -> None:
+    if queued_for and queued_for != upload_owner_tag(user_id=user.pk):
+        raise QueuedForAnotherAccount(
+            "This photo was taken on this device for another account, so it was not added to yours."
+        )
+
+
 def photo_enqueue_preprocess(*, photo: Photo) -> None:
     from photos.tasks import photo_preprocess_task
 
@@ -148,10 +155,7 @@ def photo_upload(
     a photo taken for one library is never stored in another, whoever is signed in on the
     device by the time it is sent.
     """
-    if queued_for and queued_for != upload_owner_tag(user_id=user.pk):
-        raise QueuedForAnotherAccount(
-            "This photo was taken on this device for another account, so it was not added to yours."
-        )
+    _check_queued_for(user=user, queued_for=queued_for)
     check_size(size)
     corners = parse_quad(quad)
     try:
@@ -350,25 +354,36 @@ def photo_delete(*, user: User, photo_id: int) -> None:
 
 
 def photo_presign(
-    *, user: User, content_type: str, quad: object = None, source: str | None = None, name: str = ""
+    *,
+    user: User,
+    content_type: str,
+    quad: object = None,
+    source: str | None = None,
+    name: str = "",
+    queued_for: str | None = None,
 ) -> tuple[Photo, dict[str, Any]]:
-    """A presigned POST whose policy fixes the key, the size limit and an image type."""
+    """A presigned POST whose policy fixes the key, the size limit, an image type and
+    encryption at rest (a form without the encryption fields is refused by the store).
+    ``queued_for`` as in ``photo_upload``."""
     if not settings.USE_S3:
         raise DomainError("Direct uploads need S3 storage; send the file to POST /api/v1/photos instead.")
+    _check_queued_for(user=user, queued_for=queued_for)
     if not content_type.startswith("image/"):
         raise UnsupportedImage("This file isn't a photo we can use: upload a JPEG, PNG, HEIC or WebP image.")
     corners = parse_quad(quad)
     key = storage_key(user_id=user.pk, kind="originals", ext="upload")
     client = default_storage.connection.meta.client
     full_key = default_storage._normalize_name(key)  # the storage's location prefix, if any
+    encryption = sse_post_fields()
     post = client.generate_presigned_post(
         Bucket=settings.AWS_STORAGE_BUCKET_NAME,
         Key=full_key,
-        Fields={"Content-Type": content_type},
+        Fields={"Content-Type": content_type, **encryption},
         Conditions=[
             ["content-length-range", 1, settings.PHOTO_MAX_BYTES],
             ["starts-with", "$Content-Type", "image/"],
             {"key": full_key},
+            *({field: value} for field, value in encryption.items()),
         ],
         ExpiresIn=settings.PHOTO_PRESIGN_EXPIRES_S,
     )
@@ -424,6 +439,20 @@ def photo_complete(*, user: User, photo_id: int) -> Photo:
     photo.save(update_fields=["bytes", "upload_completed", "updated_at"])
     transaction.on_commit(lambda: photo_enqueue_preprocess(photo=photo))
     return photo
+
+
+def photo_abandon(*, user: User, photo_id: int) -> None:
+    """The browser gives up on a direct upload (cancelled, or refused by the bucket): its
+    row and any object go now rather than with the daily clean-up. A completed photo stays."""
+    photo = Photo.objects.filter(owner=user, pk=photo_id, upload_completed=False).first()
+    if photo is None:
+        raise NotFound("No such upload in progress.")
+    name = photo.original.name
+    with transaction.atomic():
+        photo.delete()
+        if name:
+            transaction.on_commit(lambda: default_storage.delete(name))
+    logger.info("direct upload abandoned", extra={"photo_id": photo_id, "user_id": user.pk})
 
 
 def photo_cleanup_abandoned() -> int:

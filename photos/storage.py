@@ -1,8 +1,12 @@
-"""Private media: storage keys and signed, expiring URLs.
+"""Private media: storage keys, signed expiring URLs, and encryption at rest on S3.
 
-Nothing in storage is public. On S3 a URL is a presigned GET that expires; with local files
+Nothing in storage is public. On S3 a URL is a presigned GET that expires (or, with
+``MEDIA_CLOUDFRONT_DOMAIN``, a CloudFront signed URL with the same expiry); with local files
 it points at ``media_serve``, which checks a signature (django.core.signing, with a time
-stamp) before streaming the one file named inside it.
+stamp) before streaming the one file named inside it. Every object written to S3 asks for
+server-side encryption (``AWS_S3_SSE``: SSE-S3, or SSE-KMS with ``AWS_S3_SSE_KMS_KEY_ID``),
+whether Django writes it (``photos.s3.PrivateS3Storage``) or the browser does (the presigned
+POST's fields and policy, ``sse_post_fields``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,31 @@ MEDIA_SALT = "rekindle.media"
 def storage_key(*, user_id: int, kind: str, ext: str) -> str:
     """A random key per file, grouped by owner: ``<kind>/<user>/<random>.<ext>``."""
     return f"{kind}/{user_id}/{uuid.uuid4().hex}.{ext}"
+
+
+def direct_upload_enabled() -> bool:
+    """Whether pages send photos straight to the bucket (presigned POST) instead of to Django."""
+    return settings.USE_S3 and settings.PHOTO_DIRECT_UPLOAD
+
+
+def sse_parameters() -> dict[str, str]:
+    """boto3 parameters that store an object encrypted at rest (empty: SSE switched off)."""
+    algorithm = settings.AWS_S3_SSE
+    if not algorithm:
+        return {}
+    params = {"ServerSideEncryption": algorithm}
+    if algorithm == "aws:kms" and settings.AWS_S3_SSE_KMS_KEY_ID:
+        params["SSEKMSKeyId"] = settings.AWS_S3_SSE_KMS_KEY_ID
+    return params
+
+
+def sse_post_fields() -> dict[str, str]:
+    """The same request as form fields of a presigned POST; the policy requires each one."""
+    names = {
+        "ServerSideEncryption": "x-amz-server-side-encryption",
+        "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id",
+    }
+    return {names[key]: value for key, value in sse_parameters().items()}
 
 
 def media_url(name: str, *, download_name: str | None = None, max_age: int | None = None) -> str:

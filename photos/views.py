@@ -15,7 +15,7 @@ from django.views.decorators.vary import vary_on_headers
 from photos.handoff import SESSION_KEY, handoff_arrivals, handoff_claim, handoff_qr_svg, handoff_start
 from photos.selectors import photo_get_for_user, photo_list_for_user, upload_owner_tag
 from photos.services import photo_delete, photo_recrop, photo_upload
-from photos.storage import media_url
+from photos.storage import direct_upload_enabled, media_url
 from photos.throttling import RATE_LIMITED_MESSAGE, UploadThrottle
 from processing.models import PERSON_REASONS
 from rekindle.exceptions import DomainError, NotFound
@@ -77,7 +77,11 @@ def photo_new(request: HttpRequest) -> HttpResponse:
             return redirect("photos:detail", photo_id=photo.pk)
     elif request.method == "POST":
         error, status = "Choose a photo to upload.", 400
-    context = {"error": error, "queue_owner": upload_owner_tag(user_id=request.user.pk)}
+    context = {
+        "error": error,
+        "queue_owner": upload_owner_tag(user_id=request.user.pk),
+        "direct_upload": direct_upload_enabled(),
+    }
     return render(request, "photos/photo_new.html", context, status=status)
 
 
@@ -164,5 +168,6 @@ def handoff_claim_view(request: HttpRequest, token: str) -> HttpResponse:
         "handoff": handoff,
         "owner": handoff.user,
         "queue_owner": upload_owner_tag(user_id=handoff.user_id),
+        "direct_upload": direct_upload_enabled(),
     }
     return render(request, "photos/handoff_phone.html", context)

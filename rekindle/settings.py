@@ -77,7 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
-    "django.contrib.staticfiles",
+    "rekindle.apps.RekindleStaticFilesConfig",  # django.contrib.staticfiles without src/
     "django.contrib.humanize",
     "template_partials",
     "django_htmx",
@@ -332,6 +332,33 @@ MEDIA_URL_MAX_AGE = env.int("MEDIA_URL_MAX_AGE", default=60 * 60)
 
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 USE_S3 = bool(AWS_STORAGE_BUCKET_NAME)
+# Encryption at rest for every object written to S3, by Django (photos.s3.PrivateS3Storage)
+# and by browsers (the presigned POST's policy requires it): "AES256" (SSE-S3), "aws:kms" (the
+# key AWS_S3_SSE_KMS_KEY_ID names, else the account's default KMS key), or "" for a store
+# without SSE. A KMS key id alone means aws:kms.
+AWS_S3_SSE_KMS_KEY_ID = env.str("AWS_S3_SSE_KMS_KEY_ID", default="")
+AWS_S3_SSE = env.str("AWS_S3_SSE", default="aws:kms" if AWS_S3_SSE_KMS_KEY_ID else "AES256")
+if AWS_S3_SSE not in ("", "AES256", "aws:kms"):
+    raise ImproperlyConfigured('AWS_S3_SSE is "AES256", "aws:kms" or "" (off).')
+if AWS_S3_SSE_KMS_KEY_ID and AWS_S3_SSE != "aws:kms":
+    raise ImproperlyConfigured('AWS_S3_SSE_KMS_KEY_ID needs AWS_S3_SSE="aws:kms".')
+# Pages send photos straight to the bucket (presigned POST) when S3 is configured; false sends
+# them through Django as on the embedded default (e.g. before `manage.py s3_setup` has set CORS).
+PHOTO_DIRECT_UPLOAD = env.bool("PHOTO_DIRECT_UPLOAD", default=True)
+# Web origins whose pages may send files to the bucket (its CORS rules, set by s3_setup).
+AWS_S3_CORS_ORIGINS = env.list("AWS_S3_CORS_ORIGINS", default=[SITE_URL])
+# Private media through CloudFront: signed URLs (same expiry as S3's presigned GETs) from the
+# key pair whose public half is in the distribution's key group. All three, or none.
+MEDIA_CLOUDFRONT_DOMAIN = env.str("MEDIA_CLOUDFRONT_DOMAIN", default="")
+AWS_CLOUDFRONT_KEY_ID = env.str("AWS_CLOUDFRONT_KEY_ID", default="") or None
+# The PEM private key; "\n" escapes are accepted so it fits in one environment variable.
+AWS_CLOUDFRONT_KEY = env.str("AWS_CLOUDFRONT_KEY", default="").replace("\\n", "\n").encode() or None
+if MEDIA_CLOUDFRONT_DOMAIN and not (AWS_CLOUDFRONT_KEY_ID and AWS_CLOUDFRONT_KEY):
+    raise ImproperlyConfigured(
+        "MEDIA_CLOUDFRONT_DOMAIN needs AWS_CLOUDFRONT_KEY_ID and AWS_CLOUDFRONT_KEY: media is private."
+    )
+# django-storages builds media URLs on this domain (signed with the key above) when set.
+AWS_S3_CUSTOM_DOMAIN = MEDIA_CLOUDFRONT_DOMAIN or None
 if USE_S3:
     AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
     AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="us-east-1")
@@ -344,7 +371,7 @@ if USE_S3:
     AWS_QUERYSTRING_AUTH = True
     AWS_QUERYSTRING_EXPIRE = MEDIA_URL_MAX_AGE
     AWS_S3_FILE_OVERWRITE = False
-    _default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
+    _default_storage = {"BACKEND": "photos.s3.PrivateS3Storage"}
 else:
     _default_storage = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -398,7 +425,19 @@ AUTH0_ORIGIN = env.str("AUTH0_ORIGIN", default=f"https://{AUTH0_DOMAIN}" if AUTH
 
 # Content Security Policy (django-csp 4): our own scripts and styles only; images may be
 # blob:/data: (canvas previews) and come from the S3 endpoint when one is configured.
-_media_origins = [AWS_S3_ENDPOINT_URL] if USE_S3 and AWS_S3_ENDPOINT_URL else []
+# Browsers send photos to the bucket (connect-src) and show media from it or from CloudFront.
+_media_origins = (
+    [AWS_S3_ENDPOINT_URL]
+    if USE_S3 and AWS_S3_ENDPOINT_URL
+    else [  # AWS: path-style and virtual-hosted URLs, regional and global (boto3 uses both)
+        f"https://s3.{AWS_S3_REGION_NAME}.amazonaws.com",
+        f"https://{AWS_STORAGE_BUCKET_NAME}.s3.{AWS_S3_REGION_NAME}.amazonaws.com",
+        "https://s3.amazonaws.com",
+        f"https://{AWS_STORAGE_BUCKET_NAME}.s3.amazonaws.com",
+    ]
+    if USE_S3
+    else []
+) + ([f"https://{MEDIA_CLOUDFRONT_DOMAIN}"] if MEDIA_CLOUDFRONT_DOMAIN else [])
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

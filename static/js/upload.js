@@ -5,7 +5,8 @@
 // pictures are shrunk here (long side 2560 px, high-quality JPEG) so phone uploads stay small.
 // Pictures the browser cannot draw (HEIC on most desktops) are sent as they are and cropped
 // afterwards on the server-made preview. Offline, photos wait in IndexedDB (upload-queue.js)
-// and go when the connection returns.
+// and go when the connection returns. With S3 configured (data-direct-upload) the file goes
+// straight to the bucket on a presigned POST; otherwise it is posted to Django.
 (() => {
   "use strict";
 
@@ -19,6 +20,8 @@
   // Whose library this page uploads into: queued photos keep it, so they never land in the
   // library of someone who signs in on this device later.
   const owner = root.dataset.queueOwner || "";
+  const direct = "directUpload" in root.dataset;
+  const Q = window.RekindleQueue;
 
   const el = (sel) => root.querySelector(sel);
   const queueList = el("[data-file-queue]");
@@ -39,6 +42,7 @@
   let current = null;
   let cropper = null;
   let xhr = null;
+  let cancelled = false;
 
   // ---- choosing files -------------------------------------------------------------------
 
@@ -164,51 +168,107 @@
 
   // ---- sending ----------------------------------------------------------------------------
 
-  function upload(item, { blob, quad }) {
+  // One request with upload progress (XHR: fetch has no upload progress). Resolves with the
+  // status and body text; rejects with "abort" (Cancel) or "network" (connection lost).
+  function send(url, form, item, headers = {}) {
+    return new Promise((resolve, reject) => {
+      if (cancelled) return reject(new Error("abort"));
+      const request = new XMLHttpRequest();
+      xhr = request;
+      request.open("POST", url);
+      for (const [name, value] of Object.entries(headers)) request.setRequestHeader(name, value);
+      request.upload.addEventListener("progress", (e) => {
+        if (!e.lengthComputable) return;
+        const pct = Math.round((e.loaded / e.total) * 100);
+        progressBar.value = pct;
+        progressText.textContent = `Uploading ${item.file.name}: ${pct}%`;
+      });
+      request.addEventListener("load", () => resolve({ status: request.status, text: request.responseText }));
+      request.addEventListener("error", () => reject(new Error("network")));
+      request.addEventListener("abort", () => reject(new Error("abort")));
+      request.send(form);
+    });
+  }
+
+  const json = (text) => {
+    try {
+      return JSON.parse(text) || {};
+    } catch (err) {
+      return {};
+    }
+  };
+  const ok = (status) => status >= 200 && status < 300;
+  const apiFailure = (status, body) => ({
+    ok: false,
+    message: body.message || `The upload failed (error ${status}).`,
+    retry: status === 429 || status >= 500,
+  });
+
+  async function sendToDjango(item, payload) {
+    const sent = await send(Q.UPLOAD_URL, Q.formFor(payload), item, { "X-CSRFToken": csrfToken() });
+    const body = json(sent.text);
+    return ok(sent.status) ? { ok: true, body } : apiFailure(sent.status, body);
+  }
+
+  // Presign, the file to the bucket (with progress), complete: the bytes skip Django.
+  async function sendToBucket(item, payload) {
+    const slot = await Q.presign(payload, csrfToken());
+    if (!slot.ok) return apiFailure(slot.status, slot.body);
+    const { photo, upload, max_bytes: maxBytes } = slot.body;
+    let sent;
+    try {
+      sent = await send(upload.url, Q.bucketForm(upload, payload), item);
+    } catch (err) {
+      Q.abandon(photo.id, csrfToken());
+      throw err;
+    }
+    if (!ok(sent.status)) {
+      Q.abandon(photo.id, csrfToken());
+      const refusal = Q.bucketRefusal(sent.status, sent.text, maxBytes, payload.blob.size);
+      return { ok: false, message: refusal.message, retry: !refusal.final };
+    }
+    const done = await Q.complete(photo.id, csrfToken());
+    return done.ok ? { ok: true, body: done.body } : apiFailure(done.status, done.body);
+  }
+
+  async function upload(item, { blob, quad }) {
     item.state = "uploading";
     item.payload = { blob, quad };
-    const form = window.RekindleQueue.formFor({ blob, quad, source: item.source, filename: item.file.name, owner });
+    cancelled = false;
     errorBox.textContent = "";
     progressPanel.hidden = false;
     retryButton.hidden = true;
     cancelButton.hidden = false;
     progressBar.value = 0;
     progressText.textContent = `Uploading ${item.file.name}…`;
-
-    xhr = new XMLHttpRequest();
-    xhr.open("POST", window.RekindleQueue.UPLOAD_URL);
-    xhr.setRequestHeader("X-CSRFToken", csrfToken());
-    xhr.responseType = "json";
-    xhr.upload.addEventListener("progress", (e) => {
-      if (!e.lengthComputable) return;
-      const pct = Math.round((e.loaded / e.total) * 100);
-      progressBar.value = pct;
-      progressText.textContent = `Uploading ${item.file.name}: ${pct}%`;
-    });
-    xhr.addEventListener("load", () => {
-      const body = xhr.response || {};
-      if (xhr.status >= 200 && xhr.status < 300) {
-        item.state = "done";
+    const payload = { blob, quad, source: item.source, filename: item.file.name, owner };
+    let result;
+    try {
+      result = await (direct ? sendToBucket(item, payload) : sendToDjango(item, payload));
+    } catch (err) {
+      if (cancelled || err.message === "abort") {
+        item.state = "cancelled";
         progressPanel.hidden = true;
-        label(item, photoUrl(body.id) ? "Uploaded" : "Sent to your computer", photoUrl(body.id));
-        finished(item, body);
+        label(item, "Cancelled");
+        next();
       } else {
-        failed(item, body.message || `The upload failed (error ${xhr.status}).`, xhr.status === 429 || xhr.status >= 500);
+        offlineOrFailed(item);
       }
-    });
-    xhr.addEventListener("error", () => offlineOrFailed(item));
-    xhr.addEventListener("abort", () => {
-      item.state = "cancelled";
+      return;
+    }
+    if (result.ok) {
+      item.state = "done";
       progressPanel.hidden = true;
-      label(item, "Cancelled");
-      next();
-    });
-    xhr.send(form);
+      label(item, photoUrl(result.body.id) ? "Uploaded" : "Sent to your computer", photoUrl(result.body.id));
+      finished(item, result.body);
+    } else {
+      failed(item, result.message, result.retry);
+    }
   }
 
   async function offlineOrFailed(item) {
     if (!navigator.onLine) {
-      await window.RekindleQueue.add({ ...item.payload, source: item.source, filename: item.file.name, csrfToken: csrfToken(), owner });
+      await Q.add({ ...item.payload, source: item.source, filename: item.file.name, csrfToken: csrfToken(), owner, direct });
       item.state = "queued-offline";
       progressPanel.hidden = true;
       label(item, "Waiting to upload (offline)");
@@ -234,7 +294,10 @@
     const item = files.find((f) => f.state === "failed" && f.payload);
     if (item) upload(item, item.payload);
   });
-  cancelButton?.addEventListener("click", () => xhr && xhr.abort());
+  cancelButton?.addEventListener("click", () => {
+    cancelled = true; // also stops a direct upload between its requests
+    if (xhr) xhr.abort();
+  });
 
   function finished(item, body) {
     const remaining = files.some((f) => f.state === "waiting");
@@ -260,7 +323,7 @@
 
   async function showPending() {
     if (!pendingList) return;
-    const { mine, others } = await window.RekindleQueue.partition(owner);
+    const { mine, others } = await Q.partition(owner);
     pendingList.replaceChildren(
       ...mine.map((it) => {
         const li = document.createElement("li");
@@ -279,14 +342,14 @@
   }
 
   foreignBox?.querySelector("[data-discard-foreign]")?.addEventListener("click", async () => {
-    const { others } = await window.RekindleQueue.partition(owner);
-    for (const it of others) await window.RekindleQueue.remove(it.id);
+    const { others } = await Q.partition(owner);
+    for (const it of others) await Q.remove(it.id);
     showPending();
   });
 
   async function flushPending() {
     if (!navigator.onLine) return;
-    showSent(await window.RekindleQueue.flush({ csrfToken: csrfToken(), owner }));
+    showSent(await Q.flush({ csrfToken: csrfToken(), owner, direct }));
   }
 
   function showSent(results) {

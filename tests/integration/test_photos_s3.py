@@ -126,3 +126,31 @@ def test_uploads_never_completed_are_cleaned_up(signed_in_client, s3_storage):
     assert photo_cleanup_abandoned() == 1
     assert Photo.objects.count() == 0
     assert s3_storage.objects() == []
+
+
+def test_presign_refuses_a_photo_queued_for_another_account(signed_in_client, s3_storage):
+    response = _presign(signed_in_client, queued_for="someone-else")
+    assert response.status_code == 409
+    assert response.json()["code"] == "queued_for_another_account"
+    assert Photo.objects.count() == 0
+
+
+def test_session_presign_complete_and_abandon_need_the_pages_csrf_token(user, s3_storage):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    body = {"content_type": "image/jpeg", "name": "print.jpg"}
+    refused = client.post("/api/v1/photos/presign", body, content_type="application/json")
+    assert refused.status_code == 403 and refused.json()["code"] == "csrf_failed"
+    assert Photo.objects.count() == 0
+
+    client.get("/photos/new/")  # the page sets the token the uploader sends
+    csrf = {"HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value}
+    photo_id = client.post("/api/v1/photos/presign", body, content_type="application/json", **csrf).json()[
+        "photo"
+    ]["id"]
+    for action in ("complete", "abandon"):
+        response = client.post(f"/api/v1/photos/{photo_id}/{action}")
+        assert response.status_code == 403 and response.json()["code"] == "csrf_failed"
+    assert client.post(f"/api/v1/photos/{photo_id}/abandon", **csrf).status_code == 204

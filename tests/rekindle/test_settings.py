@@ -117,3 +117,46 @@ def test_the_demo_account_is_made_on_the_embedded_default_but_not_in_production(
     settings.LOCAL_DEFAULTS = True  # EMBEDDED=true, DEBUG still off
     call_command("ensure_demo_user")
     assert User.objects.filter(email__iexact="demo@rekindle.local").exists()
+
+
+S3_ENV = {**PROD_ENV, "AWS_STORAGE_BUCKET_NAME": "rekindle-media", "AWS_S3_REGION_NAME": "eu-west-1"}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MEDIA_CLOUDFRONT_DOMAIN": "media.rekindle.example"}, "MEDIA_CLOUDFRONT_DOMAIN needs"),
+        ({"AWS_S3_SSE": "DES"}, 'AWS_S3_SSE is "AES256", "aws:kms" or "" (off).'),
+        ({"AWS_S3_SSE": "AES256", "AWS_S3_SSE_KMS_KEY_ID": "key"}, "AWS_S3_SSE_KMS_KEY_ID needs"),
+    ],
+)
+def test_media_encryption_and_cdn_settings_refuse_half_configurations(tmp_path, env, message):
+    result = _manage("check", env={**S3_ENV, **env}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_on_aws_the_pages_may_reach_the_bucket_and_the_cdn_and_media_is_encrypted(tmp_path):
+    env = {
+        **S3_ENV,
+        "AWS_S3_SSE_KMS_KEY_ID": "alias/rekindle",
+        "MEDIA_CLOUDFRONT_DOMAIN": "media.rekindle.example",
+        "AWS_CLOUDFRONT_KEY_ID": "K2JCJMDEHXQW5F",
+        "AWS_CLOUDFRONT_KEY": "-----BEGIN PRIVATE KEY-----\\nMII...\\n-----END PRIVATE KEY-----",
+    }
+    script = (
+        "from django.conf import settings as s; d = s.CONTENT_SECURITY_POLICY['DIRECTIVES']; "
+        "print(d['connect-src']); print(d['img-src']); print(s.AWS_S3_SSE, s.AWS_S3_CUSTOM_DOMAIN); "
+        "print(s.STORAGES['default']['BACKEND'], s.AWS_CLOUDFRONT_KEY.count(b'\\n'))"
+    )
+    result = _manage("shell", "-c", script, env=env, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    connect, img, sse, backend = result.stdout.strip().splitlines()[-4:]
+    for origin in (
+        "https://s3.eu-west-1.amazonaws.com",  # presigned POSTs (path style)
+        "https://rekindle-media.s3.eu-west-1.amazonaws.com",  # virtual-hosted style
+        "https://media.rekindle.example",  # CloudFront
+    ):
+        assert origin in connect and origin in img
+    assert sse == "aws:kms media.rekindle.example"  # a KMS key alone means aws:kms
+    assert backend == "photos.s3.PrivateS3Storage 2"  # the key's "\n" escapes became newlines
