@@ -167,6 +167,13 @@ else:
         "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "rekindle_cache"}
     }
 
+# Sessions live in the database; with Redis they are also cached there, so the session lookup
+# every signed-in request makes (a job page polls every 2 s) is a Redis GET, not a query
+# (docs/scaling.md). Writes still go to the database, so a Redis flush signs nobody out.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
+)
+
 # --- Celery ---------------------------------------------------------------------------
 
 QUEUE_DIR = VAR_DIR / "queue"

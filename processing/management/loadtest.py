@@ -6,6 +6,7 @@ Kept apart from the command so a quick test can check them (tests/processing/tes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import socket
@@ -58,6 +59,8 @@ class WrkResult:
     non_2xx: int
     p50_ms: float
     p95_ms: float
+    # CPU the web tier (gunicorn's processes) spent per request, when measured.
+    cpu_ms: float | None = None
 
     @property
     def rate(self) -> float:
@@ -98,17 +101,30 @@ def tree_rss(pid: int) -> int:
         return 0
     total = 0
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
+    return total
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process and its children have used so far."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
     return total
 
 
 class Sampler:
     """Runs ``probe`` every ``interval_s`` in a thread until stopped; keeps what it returns."""
 
-    def __init__(self, probe, interval_s: float) -> None:  # noqa: ANN001 -- any callable
+    def __init__(self, probe, interval_s: float) -> None:
         self.probe = probe
         self.interval_s = interval_s
         self.samples: list = []
@@ -202,22 +218,24 @@ def mib(value: float) -> str:
     return f"{value / 2**20:.0f} MiB"
 
 
+def plain_line(name: str, result: WrkResult) -> str:
+    cpu = f"  web CPU {result.cpu_ms:4.1f} ms/req" if result.cpu_ms is not None else ""
+    return (
+        f"    {name:<32} {result.rate:6.0f} req/s  p50 {result.p50_ms:6.1f} ms  p95 {result.p95_ms:6.1f} ms{cpu}"
+        + (f"  [{result.errors} errors]" if result.errors else "")
+    )
+
+
 def ratio_line(name: str, result: WrkResult, baseline: WrkResult, target: float) -> str:
     """One polling figure against the trivial authenticated view, with PASS/MISS."""
     ratio = result.rate / baseline.rate if baseline.rate else 0.0
     verdict = "PASS" if ratio >= target else "MISS"
-    return (
-        f"    {name:<34} {result.rate:7.0f} req/s  p50 {result.p50_ms:6.1f} ms  p95 {result.p95_ms:6.1f} ms"
-        f"  ratio {ratio:.2f} (target >= {target}) {verdict}"
-        + (f"  [{result.errors} errors]" if result.errors else "")
-    )
+    return plain_line(name, result) + f"  ratio {ratio:.2f} (>= {target}) {verdict}"
 
 
-def plain_line(name: str, result: WrkResult) -> str:
-    return (
-        f"    {name:<34} {result.rate:7.0f} req/s  p50 {result.p50_ms:6.1f} ms  p95 {result.p95_ms:6.1f} ms"
-        + (f"  [{result.errors} errors]" if result.errors else "")
-    )
+def median_result(results: Sequence[WrkResult]) -> WrkResult:
+    """The run with the median rate of several (noisy neighbours move single runs a lot)."""
+    return sorted(results, key=lambda r: r.rate)[len(results) // 2]
 
 
 def summarise(values: Iterable[float | None]) -> tuple[int, int, float, float]:
