@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import multiprocessing
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
@@ -35,7 +37,8 @@ done = function(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
     + summary.errors.status + summary.errors.timeout
   io.write(string.format(
-    '%(mark)s{"requests": %%d, "duration_us": %%d, "errors": %%d, "non_2xx": %%d, "p50_us": %%d, "p95_us": %%d}\\n',
+    '%(mark)s{"requests": %%d, "duration_us": %%d, "errors": %%d, "non_2xx": %%d, '
+      .. '"p50_us": %%d, "p95_us": %%d}\\n',
     summary.requests, summary.duration, errors, summary.errors.status,
     latency:percentile(50), latency:percentile(95)))
 end
@@ -124,7 +127,7 @@ def tree_cpu_s(pid: int) -> float:
 class Sampler:
     """Runs ``probe`` every ``interval_s`` in a thread until stopped; keeps what it returns."""
 
-    def __init__(self, probe, interval_s: float) -> None:
+    def __init__(self, probe: Callable[[], object], interval_s: float) -> None:
         self.probe = probe
         self.interval_s = interval_s
         self.samples: list = []
@@ -156,6 +159,44 @@ def timed_get(url: str, timeout_s: float) -> float | None:
     except httpx.HTTPError:
         return None
     return time.perf_counter() - started if response.status_code == 200 else None
+
+
+def _probe(url: str, interval_s: float, timeout_s: float, ready: Any, stop: Any, out: Any) -> None:
+    """HealthProbe's process (multiprocessing events and a queue)."""
+    ready.set()
+    samples: list[float | None] = []
+    while not stop.is_set():
+        samples.append(timed_get(url, timeout_s))
+        stop.wait(interval_s)
+    out.put(samples)
+
+
+class HealthProbe:
+    """GETs ``url`` every ``interval_s`` from a process of its own while the block runs, so
+    the load generator's threads (and their lock on the interpreter) do not slow the probe
+    down; ``samples`` then holds each probe's seconds, or None for a failure or timeout."""
+
+    def __init__(self, url: str, *, interval_s: float = 0.1, timeout_s: float = 2.0) -> None:
+        self.url, self.interval_s, self.timeout_s = url, interval_s, timeout_s
+        self.samples: list[float | None] = []
+
+    def __enter__(self) -> HealthProbe:
+        context = multiprocessing.get_context("spawn")
+        self._ready, self._stop, self._out = context.Event(), context.Event(), context.Queue()
+        self._proc = context.Process(
+            target=_probe,
+            args=(self.url, self.interval_s, self.timeout_s, self._ready, self._stop, self._out),
+            daemon=True,
+        )
+        self._proc.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the health probe did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.samples = self._out.get(timeout=30)
+        self._proc.join(timeout=10)
 
 
 def slow_upload(
@@ -221,7 +262,8 @@ def mib(value: float) -> str:
 def plain_line(name: str, result: WrkResult) -> str:
     cpu = f"  web CPU {result.cpu_ms:4.1f} ms/req" if result.cpu_ms is not None else ""
     return (
-        f"    {name:<32} {result.rate:6.0f} req/s  p50 {result.p50_ms:6.1f} ms  p95 {result.p95_ms:6.1f} ms{cpu}"
+        f"    {name:<32} {result.rate:6.0f} req/s  "
+        f"p50 {result.p50_ms:6.1f} ms  p95 {result.p95_ms:6.1f} ms{cpu}"
         + (f"  [{result.errors} errors]" if result.errors else "")
     )
 

@@ -81,19 +81,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def upload_jpeg(target_bytes: int) -> bytes:
-    """A JPEG of about ``target_bytes``: a phone-sized picture with fine grain (grain is what
-    makes a JPEG big), decodable like any photo."""
+def upload_jpeg() -> bytes:
+    """A 12-megapixel JPEG of about 10 MB, like a phone's photo of a print: strong grain (what
+    makes a JPEG big) over a gradient, tiled from one patch so it takes a second to make."""
     rng = np.random.default_rng(7)
-    height, width = 3000, 4000
-    ramp = np.linspace(40, 210, width, dtype=np.float32)[None, :, None]
-    for sigma in (6, 10, 16, 24, 32, 48):
-        grain = rng.normal(0, sigma, (height, width, 3)).astype(np.float32)
-        pixels = np.clip(ramp + grain, 0, 255).astype(np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
-        if buffer.tell() >= target_bytes:
-            return buffer.getvalue()
+    patch = np.clip(128 + rng.normal(0, 40, (600, 800, 3)), 0, 255).astype(np.int16)
+    ramp = np.linspace(-60, 60, 4000, dtype=np.float32).astype(np.int16)[None, :, None]
+    pixels = np.clip(np.tile(patch, (5, 5, 1)) + ramp, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=95)
     return buffer.getvalue()
 
 
@@ -107,7 +103,6 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
         parser.add_argument("--rounds", type=int, default=3, help="interleaved wrk rounds (median reported)")
         parser.add_argument("--uploads", type=int, default=20, help="concurrent uploads")
-        parser.add_argument("--upload-mb", type=float, default=10, help="size of each upload")
         parser.add_argument("--slow-clients", type=int, default=24, help="slow uploads held open at once")
         parser.add_argument("--jobs", type=int, default=100, help="jobs in the end-to-end burst")
         parser.add_argument("--workers", type=int, default=2, help="gunicorn processes (threads: 4 each)")
@@ -128,7 +123,8 @@ class Command(BaseCommand):
         self.tmp = Path(tempfile.mkdtemp(prefix="loadtest-"))
         started = time.monotonic()
         self.stdout.write(
-            f"{os.cpu_count()} cores; database {settings.DATABASES['default']['NAME']}, redis {settings.REDIS_URL}; "
+            f"{os.cpu_count()} cores; database {settings.DATABASES['default']['NAME']}, "
+            f"redis {settings.REDIS_URL}; "
             f"purged {purge_queues()} leftover message(s)"
         )
         try:
@@ -159,7 +155,8 @@ class Command(BaseCommand):
         self.gunicorn = f"http://127.0.0.1:{self.gunicorn_port}"
         self.nginx = f"http://127.0.0.1:{self.nginx_port}"
         self.stdout.write(
-            f"gunicorn {self.options['workers']}x4 threads on :{self.gunicorn_port}, nginx on :{self.nginx_port}, "
+            f"gunicorn {self.options['workers']}x4 threads on :{self.gunicorn_port}, "
+            f"nginx on :{self.nginx_port}, "
             f"SeaweedFS S3 on {endpoint}"
         )
         parts = self.options["parts"].split(",")
@@ -263,13 +260,11 @@ class Command(BaseCommand):
         self.wait_for("gunicorn", lambda: httpx.get(url, timeout=2).raise_for_status(), 60)
 
     def start_nginx(self) -> None:
-        """nginx with our server block, as an unprivileged-style process under the temp folder."""
+        """nginx with our server block (the same file docker-compose uses), everything it writes
+        under the temp folder."""
         root = self.tmp / "nginx"
         for sub in ("logs", "body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (root / sub).mkdir(parents=True)
-        os.chmod(self.tmp, 0o755)
-        for path in root.rglob("*"):
-            os.chmod(path, 0o777)
         server = (
             NGINX_TEMPLATE.read_text()
             .replace("${WEB_UPSTREAM}", f"127.0.0.1:{self.gunicorn_port}")
@@ -277,11 +272,15 @@ class Command(BaseCommand):
         )
         (root / "rekindle.conf").write_text(server)
         (root / "nginx.conf").write_text(
-            f"worker_processes 1;\npid {root}/nginx.pid;\nerror_log {root}/logs/error.log warn;\n"
+            # Run as root, nginx's workers would switch to "nobody", who cannot write to our
+            # private temp folder: they stay root instead.
+            ("user root;\n" if os.geteuid() == 0 else "")
+            + f"worker_processes 1;\npid {root}/nginx.pid;\nerror_log {root}/logs/error.log warn;\n"
             "events { worker_connections 1024; }\n"
             "http {\n  access_log off;\n"
             f"  client_body_temp_path {root}/body;\n  proxy_temp_path {root}/proxy;\n"
-            f"  fastcgi_temp_path {root}/fastcgi;\n  uwsgi_temp_path {root}/uwsgi;\n  scgi_temp_path {root}/scgi;\n"
+            f"  fastcgi_temp_path {root}/fastcgi;\n  uwsgi_temp_path {root}/uwsgi;\n"
+            f"  scgi_temp_path {root}/scgi;\n"
             f"  include {root}/rekindle.conf;\n}}\n"
         )
         nginx = shutil.which("nginx", path=f"{os.environ['PATH']}:/usr/sbin")
@@ -372,7 +371,7 @@ class Command(BaseCommand):
         cmd = ["wrk", "-t2", f"-c{self.options['pollers']}", f"-d{self.options['seconds']}s",
                "--timeout", "5s", "-s", str(script), self.gunicorn]  # fmt: skip
         cpu_before = lt.tree_cpu_s(self.procs["gunicorn"].pid)
-        done = subprocess.run(
+        done = subprocess.run(  # noqa: S603 -- wrk with our own arguments
             cmd, capture_output=True, text=True, timeout=self.options["seconds"] + 30, check=False
         )
         cpu = lt.tree_cpu_s(self.procs["gunicorn"].pid) - cpu_before
@@ -400,7 +399,8 @@ class Command(BaseCommand):
             runs["api"].append(self.wrk([f"/api/v1/jobs/{j.pk}" for j in jobs], session))
         me, status, api = (lt.median_result(runs[k]) for k in ("me", "htmx", "api"))
         self.stdout.write(
-            f"\n(a) Job-status polling, wrk -c{count}, {rounds} interleaved rounds of {self.options['seconds']} s "
+            f"\n(a) Job-status polling, wrk -c{count}, {rounds} interleaved rounds "
+            f"of {self.options['seconds']} s "
             f"(median), straight to gunicorn; {count} jobs, half queued, half running with progress:\n"
             + lt.plain_line("/healthz (no session)", healthz)
             + "\n"
@@ -417,11 +417,13 @@ class Command(BaseCommand):
     # --- (b) uploads ----------------------------------------------------------------------------
 
     def bench_uploads(self) -> None:
-        body = upload_jpeg(int(self.options["upload_mb"] * 2**20))
+        """Each way once with a small photo first (every thread makes its S3 client, which
+        stays), then measured with the big one."""
+        small, body = bench_jpeg(), upload_jpeg()
         count = self.options["uploads"]
         auth = {"Authorization": f"Bearer {self.token}"}
 
-        def through_django(i: int) -> float | None:
+        def through_django(i: int, body: bytes = body) -> float | None:
             started = time.perf_counter()
             response = httpx.post(
                 f"{self.nginx}/api/v1/photos",
@@ -435,7 +437,7 @@ class Command(BaseCommand):
                 else self.fail("django upload", response)
             )
 
-        def presigned(i: int) -> float | None:
+        def presigned(i: int, body: bytes = body) -> float | None:
             started = time.perf_counter()
             with httpx.Client(timeout=120) as client:
                 slot = client.post(
@@ -458,6 +460,9 @@ class Command(BaseCommand):
                     return self.fail("complete", done)
             return time.perf_counter() - started
 
+        with ThreadPoolExecutor(count) as pool:
+            list(pool.map(lambda i: presigned(i, small) and through_django(i, small), range(count)))
+        purge_queues()
         lines = []
         for name, upload in (
             ("presigned (presign, S3, complete)", presigned),
@@ -467,7 +472,7 @@ class Command(BaseCommand):
             with (
                 lt.Sampler(lambda: lt.tree_rss(self.procs["gunicorn"].pid), 0.05) as web_rss,
                 lt.Sampler(lambda: lt.tree_rss(self.procs["nginx"].pid), 0.05) as nginx_rss,
-                lt.Sampler(lambda: lt.timed_get(f"{self.nginx}/healthz", 5), 0.1) as health,
+                lt.HealthProbe(f"{self.nginx}/healthz", timeout_s=5) as health,
                 ThreadPoolExecutor(count) as pool,
             ):
                 started = time.perf_counter()
@@ -477,7 +482,8 @@ class Command(BaseCommand):
             h_ok, h_failed, h_p50, h_p95 = lt.summarise(health.samples)
             lines.append(
                 f"    {name:<36} wall {wall:5.1f} s ({ok} ok, {failed} failed; p95 per upload {lt.ms(p95)})\n"
-                f"        gunicorn peak RSS {lt.mib(max(web_rss.samples))} (idle {lt.mib(rss_before)}), "
+                f"        gunicorn peak RSS {lt.mib(max(web_rss.samples))} "
+                f"(+{lt.mib(max(web_rss.samples) - rss_before)} over its {lt.mib(rss_before)} before), "
                 f"nginx peak RSS {lt.mib(max(nginx_rss.samples))}; "
                 f"/healthz p50 {lt.ms(h_p50)} p95 {lt.ms(h_p95)} ({h_ok} probes, {h_failed} failed)"
             )
@@ -497,26 +503,28 @@ class Command(BaseCommand):
         count, hold_s = self.options["slow_clients"], 8.0
         lines = []
         for name, port in (("straight to gunicorn", self.gunicorn_port), ("through nginx", self.nginx_port)):
-            until = time.monotonic() + hold_s
             with (
-                lt.Sampler(
-                    lambda port=port: lt.timed_get(f"http://127.0.0.1:{port}/healthz", 2), 0.1
-                ) as health,
+                lt.HealthProbe(f"http://127.0.0.1:{port}/healthz") as health,
                 ThreadPoolExecutor(count) as pool,
             ):
+                until = time.monotonic() + hold_s
+                headers = {
+                    "Authorization": f"Bearer {self.token}",
+                    "Content-Type": "multipart/form-data; boundary=loadtest",
+                }
                 ends = list(
                     pool.map(
-                        lambda _i, port=port: lt.slow_upload(
-                            "127.0.0.1", port, "/api/v1/photos", body_bytes=10 * 2**20, chunk=4096, every_s=0.5,
-                            until=until, headers={"Authorization": f"Bearer {self.token}",
-                                                  "Content-Type": "multipart/form-data; boundary=loadtest"},
+                        lambda _i, port=port, until=until, headers=headers: lt.slow_upload(
+                            "127.0.0.1", port, "/api/v1/photos", body_bytes=10 * 2**20, chunk=4096,
+                            every_s=0.5, until=until, headers=headers,
                         ),
                         range(count),
                     )
                 )  # fmt: skip
             h_ok, h_failed, h_p50, h_p95 = lt.summarise(health.samples)
             lines.append(
-                f"    {name:<22} /healthz p50 {lt.ms(h_p50)} p95 {lt.ms(h_p95)}, {h_failed} of {h_ok + h_failed} "
+                f"    {name:<22} /healthz p50 {lt.ms(h_p50)} p95 {lt.ms(h_p95)}, "
+                f"{h_failed} of {h_ok + h_failed} "
                 f"probes failed (2 s timeout); slow clients: {ends.count('stopped')} still sending, "
                 f"{ends.count('dropped')} dropped"
             )
@@ -532,7 +540,8 @@ class Command(BaseCommand):
         """A 60 MB body, declared but not sent: nginx answers 413 at once, before Django."""
         with socket.create_connection(("127.0.0.1", self.nginx_port), timeout=5) as sock:
             sock.sendall(
-                b"POST /api/v1/photos HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+                b"POST /api/v1/photos HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: multipart/form-data; boundary=x\r\n"
                 + f"Content-Length: {60 * 2**20}\r\nConnection: close\r\n\r\n".encode()
             )
             status = sock.recv(200).split(b"\r\n", 1)[0].decode(errors="replace")
@@ -591,6 +600,7 @@ class Command(BaseCommand):
             f"{lt.ms(statistics.median(run))}\n"
             f"    server overhead per job (create request + queued->finished): median {lt.ms(median_total)}, "
             f"p95 {lt.ms(lt.percentile(total, 95))}  target <= {TARGET_OVERHEAD_S * 1000:.0f} ms  {verdict}\n"
-            f"    burst of {count} jobs from 10 clients: created in {created:.1f} s ({count / created:.0f}/s), "
+            f"    burst of {count} jobs from 10 clients: created in {created:.1f} s "
+            f"({count / created:.0f}/s), "
             f"all succeeded {span:.1f} s after the first: {count / span:.1f} jobs/s"
         )
