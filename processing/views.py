@@ -155,7 +155,9 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         context |= {
             "before_url": media_url(job.photo.image.name) if job.photo.image else None,
             "result_url": media_url(job.result.name) if job.result else None,
-            "download_url": media_url(job.result.name, download_name=job.download_name) if job.result else None,
+            "download_url": (
+                media_url(job.result.name, download_name=job.download_name) if job.result else None
+            ),
             "shares": [
                 {"link": link, "url": request.build_absolute_uri(reverse("share", args=[link.token]))}
                 for link in share_list_for_job(user=request.user, job=job)

@@ -150,6 +150,11 @@ else:
     # Reuse connections for a minute; health checks drop broken ones before use.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # DATABASE_URL may point at PgBouncer in transaction mode (docker-compose.yml, and the
+    # pooling choice in docs/scaling.md): each transaction may then land on another server
+    # connection, so no cursor may outlive one (Django's .iterator() would use a named one).
+    if env.bool("DB_BEHIND_PGBOUNCER", default=False):
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -213,23 +213,23 @@ def slow_upload(
     """A slow client: headers for a ``body_bytes`` POST, then ``chunk`` bytes every ``every_s``
     seconds until the body is sent or the monotonic clock passes ``until``. Returns how it
     ended: "sent", "stopped" (ran out of time, still sending) or "dropped" (the server closed it)."""
-    with socket.create_connection((host, port), timeout=10) as sock:
-        fields = {"Content-Type": "application/octet-stream", **(headers or {})}
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
-            + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
-            + f"Content-Length: {body_bytes}\r\nConnection: close\r\n\r\n"
-        )
-        sent = 0
-        try:
+    fields = {"Content-Type": "application/octet-stream", **(headers or {})}
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+        + f"Content-Length: {body_bytes}\r\nConnection: close\r\n\r\n"
+    )
+    sent = 0
+    try:
+        with socket.create_connection((host, port), timeout=10) as sock:
             sock.sendall(head.encode())
             while sent < body_bytes and time.monotonic() < until:
                 sock.sendall(b"x" * min(chunk, body_bytes - sent))
                 sent += chunk
                 time.sleep(every_s)
-        except OSError:
-            return "dropped"
-        return "sent" if sent >= body_bytes else "stopped"
+    except OSError:
+        return "dropped"
+    return "sent" if sent >= body_bytes else "stopped"
 
 
 def free_port_block(names: Sequence[str], *, step: int = 10) -> dict[str, int]:

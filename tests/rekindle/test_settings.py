@@ -117,3 +117,15 @@ def test_the_demo_account_is_made_on_the_embedded_default_but_not_in_production(
     settings.LOCAL_DEFAULTS = True  # EMBEDDED=true, DEBUG still off
     call_command("ensure_demo_user")
     assert User.objects.filter(email__iexact="demo@rekindle.local").exists()
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("true", "True"), ("false", "None")])
+def test_behind_pgbouncer_no_cursor_outlives_a_transaction(tmp_path, flag, expected):
+    # PgBouncer's transaction pooling may hand each transaction another server connection.
+    code = (
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default'].get('DISABLE_SERVER_SIDE_CURSORS'))"
+    )
+    result = _manage("shell", "-c", code, env={**PROD_ENV, "DB_BEHIND_PGBOUNCER": flag}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected
