@@ -409,6 +409,8 @@ class Command(BaseCommand):
             + lt.ratio_line("htmx status partial", status, me, TARGET_POLL_RATIO)
             + "\n"
             + lt.ratio_line("GET /api/v1/jobs/{id}", api, me, TARGET_POLL_RATIO)
+            + "\n"
+            + lt.rss_line("gunicorn RSS after polling", lt.tree_rss_each(self.procs["gunicorn"].pid))
         )
         Job.objects.filter(pk__in=[j.pk for j in jobs]).update(
             status=JobStatus.CANCELLED, finished_at=timezone.now()
@@ -602,5 +604,6 @@ class Command(BaseCommand):
             f"p95 {lt.ms(lt.percentile(total, 95))}  target <= {TARGET_OVERHEAD_S * 1000:.0f} ms  {verdict}\n"
             f"    burst of {count} jobs from 10 clients: created in {created:.1f} s "
             f"({count / created:.0f}/s), "
-            f"all succeeded {span:.1f} s after the first: {count / span:.1f} jobs/s"
+            f"all succeeded {span:.1f} s after the first: {count / span:.1f} jobs/s\n"
+            + lt.rss_line("Celery worker RSS after the burst", lt.tree_rss_each(self.procs["worker"].pid))
         )
