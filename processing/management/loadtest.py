@@ -272,9 +272,12 @@ def free_port_block(names: Sequence[str], *, step: int = 10) -> dict[str, int]:
 
 
 def ms(value: float) -> str:
-    return (
-        "-" if math.isnan(value) else f"{value * 1000:.0f} ms" if value >= 0.1 else f"{value * 1000:.1f} ms"
-    )
+    """Seconds as milliseconds to print; "-" for no samples, "timed out" for a failure."""
+    if math.isnan(value):
+        return "-"
+    if math.isinf(value):
+        return "timed out"
+    return f"{value * 1000:.0f} ms" if value >= 0.1 else f"{value * 1000:.1f} ms"
 
 
 def mib(value: float) -> str:
@@ -303,7 +306,9 @@ def median_result(results: Sequence[WrkResult]) -> WrkResult:
 
 
 def summarise(values: Iterable[float | None]) -> tuple[int, int, float, float]:
-    """(ok, failed, p50, p95) of timings where None marks a failure."""
+    """(ok, failed, p50, p95) of timings where None marks a failure or timeout; a failure
+    counts as slower than every answer (inf), so failures push the percentiles up."""
     values = list(values)
     ok = [v for v in values if v is not None]
-    return len(ok), len(values) - len(ok), percentile(ok, 50), percentile(ok, 95)
+    ranked = [math.inf if v is None else v for v in values]
+    return len(ok), len(values) - len(ok), percentile(ranked, 50), percentile(ranked, 95)

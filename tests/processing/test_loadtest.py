@@ -65,9 +65,11 @@ def test_the_ratio_line_says_pass_or_miss_against_the_target():
 def test_percentiles_and_summaries_count_failures_apart():
     assert lt.percentile([5, 1, 4, 2, 3], 50) == 3
     assert lt.percentile([float(i) for i in range(1, 101)], 95) == 95
-    ok, failed, p50, p95 = lt.summarise([0.1, None, 0.3, 0.2, None])
-    assert (ok, failed, p50, p95) == (3, 2, 0.2, 0.3)
-    assert lt.ms(lt.summarise([None])[2]) == "-"
+    ok, failed, p50, p95 = lt.summarise([0.1, 0.3, 0.2, 0.25])
+    assert (ok, failed, p50, p95) == (4, 0, 0.2, 0.3)
+    ok, failed, p50, p95 = lt.summarise([0.1, None, 0.3, 0.2, None])  # failures rank slowest
+    assert (ok, failed, p50, lt.ms(p95)) == (3, 2, 0.3, "timed out")
+    assert lt.ms(lt.summarise([])[2]) == "-"
 
 
 def test_nginx_refuses_bodies_django_would_refuse_and_takes_every_photo_django_accepts():
