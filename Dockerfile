@@ -14,4 +14,7 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only ALLOWED_HOSTS=build DATABASE_URL=s
 RUN useradd --create-home rekindle && mkdir -p /app/var && chown rekindle /app/var
 USER rekindle
 EXPOSE 8000
-CMD ["gunicorn", "rekindle.wsgi", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
+# Processes and threads come from gunicorn.conf.py (WEB_CONCURRENCY × GUNICORN_THREADS); in
+# production nginx (deploy/nginx/rekindle.conf.template) sits in front and buffers slow clients.
+ENV WEB_CONCURRENCY=3 GUNICORN_THREADS=4
+CMD ["gunicorn", "rekindle.wsgi", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000"]

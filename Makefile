@@ -14,7 +14,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
 # Line coverage of the whole run, printed after the tests (COVERAGE= turns it off).
 COVERAGE ?= --cov --cov-report=term
 
-.PHONY: run first-start-bench test worker-test install install-dev install-worker system-deps check-services lint format css vendor migrate bench clean
+.PHONY: run first-start-bench loadtest test worker-test install install-dev install-worker system-deps check-services lint format css vendor migrate bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -94,6 +94,19 @@ vendor: node_modules
 ## Time the first start (fresh var/ -> healthy server) and the Ctrl-C stop; prints seconds.
 first-start-bench: install
 	bash scripts/first_start_bench.sh
+
+## Load test of the production shape on this machine (gunicorn + nginx + PostgreSQL + Redis +
+## SeaweedFS + a Celery worker with the instant engine); a benchmark, not part of `make test`.
+## About 3 minutes; needs wrk and nginx (scripts/loadtest-deps.sh installs them). Its own
+## database (migrated here) and Redis db: never production. Figures: docs/scaling.md.
+LOADTEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/rekindle_loadtest
+LOADTEST_REDIS_URL ?= redis://127.0.0.1:6379/13
+LOADTEST_ARGS ?=
+loadtest: install-dev
+	@bash scripts/check-services.sh "$(LOADTEST_DATABASE_URL)" "$(LOADTEST_REDIS_URL)"
+	bash scripts/loadtest-deps.sh "$(LOADTEST_DATABASE_URL)"
+	DEBUG=true DATABASE_URL=$(LOADTEST_DATABASE_URL) REDIS_URL=$(LOADTEST_REDIS_URL) $(PY) manage.py migrate --noinput -v0
+	DEBUG=true DATABASE_URL=$(LOADTEST_DATABASE_URL) REDIS_URL=$(LOADTEST_REDIS_URL) $(PY) manage.py loadtest $(LOADTEST_ARGS)
 
 clean:
 	rm -rf var staticfiles

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Case, CharField, Count, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -26,10 +26,16 @@ def job_list_for_user(*, user: User) -> QuerySet[Job]:
 
 
 def job_get_for_user(*, user: User, job_id: int) -> Job:
-    job = Job.objects.filter(owner=user, pk=job_id).select_related("photo").first()
-    if job is None:
-        raise NotFound("No such job.")
-    return job
+    """One of the person's jobs (someone else's is NotFound, like a missing one).
+
+    This is what every open job page and API client polls every two seconds, so it is one
+    narrow query: no join to the photo (read on its own only once the job has succeeded and
+    its picture and file name are shown) and no ordering.
+    """
+    try:
+        return Job.objects.get(owner=user, pk=job_id)
+    except Job.DoesNotExist:
+        raise NotFound("No such job.") from None
 
 
 def job_list_running() -> QuerySet[Job]:
@@ -92,16 +98,17 @@ def job_queue_position(*, job: Job) -> int | None:
     """1 for the next job to start; None once it is no longer waiting.
 
     Paid work is taken before free work, so a free job waits behind every queued paid job.
+    One query (both counts in one pass over the queued jobs): every open job page asks this
+    every two seconds.
     """
     if job.status != JobStatus.QUEUED:
         return None
-    queued = Job.objects.filter(status=JobStatus.QUEUED)
-    ahead = queued.filter(queued_at__lt=job.queued_at)
+    earlier = Q(queued_at__lt=job.queued_at)
     if job.tier == "free":
-        ahead = ahead.filter(tier="free").count() + queued.exclude(tier="free").count()
+        ahead = Count("id", filter=(Q(tier="free") & earlier) | ~Q(tier="free"))
     else:
-        ahead = ahead.exclude(tier="free").count()
-    return ahead + 1
+        ahead = Count("id", filter=~Q(tier="free") & earlier)
+    return Job.objects.filter(status=JobStatus.QUEUED).aggregate(ahead=ahead)["ahead"] + 1
 
 
 # ---------------------------------------------------------------------------------------

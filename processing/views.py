@@ -27,7 +27,7 @@ from photos.imaging import fit_size
 from photos.selectors import photo_get_for_user, photo_is_toned
 from photos.storage import media_url
 from processing.kinds import KindOffer, engine_uses_hints, kinds_offered
-from processing.models import PERSON_REASONS
+from processing.models import PERSON_REASONS, JobStatus
 from processing.moderation import report_photo, report_share
 from processing.selectors import (
     COST_WINDOW_DAYS,
@@ -148,14 +148,21 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "job": job,
         "queue_position": job_queue_position(job=job),
         "progress": job_progress(job=job),
-        "before_url": media_url(job.photo.image.name) if job.photo.image else None,
-        "result_url": media_url(job.result.name) if job.result else None,
-        "download_url": media_url(job.result.name, download_name=job.download_name) if job.result else None,
-        "shares": [
-            {"link": link, "url": request.build_absolute_uri(reverse("share", args=[link.token]))}
-            for link in share_list_for_job(user=request.user, job=job)
-        ],
     }
+    # The picture, download and share links only show once the job has succeeded: a poll of a
+    # waiting or running job (every 2 s, from every open page) signs no URLs and reads no shares.
+    if job.status == JobStatus.SUCCEEDED:
+        context |= {
+            "before_url": media_url(job.photo.image.name) if job.photo.image else None,
+            "result_url": media_url(job.result.name) if job.result else None,
+            "download_url": (
+                media_url(job.result.name, download_name=job.download_name) if job.result else None
+            ),
+            "shares": [
+                {"link": link, "url": request.build_absolute_uri(reverse("share", args=[link.token]))}
+                for link in share_list_for_job(user=request.user, job=job)
+            ],
+        }
     if request.htmx:
         response = render(request, "processing/job_detail.html#job-status", context)
         if job.is_final:

@@ -150,6 +150,11 @@ else:
     # Reuse connections for a minute; health checks drop broken ones before use.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # DATABASE_URL may point at PgBouncer in transaction mode (docker-compose.yml, and the
+    # pooling choice in docs/scaling.md): each transaction may then land on another server
+    # connection, so no cursor may outlive one (Django's .iterator() would use a named one).
+    if env.bool("DB_BEHIND_PGBOUNCER", default=False):
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -166,6 +171,13 @@ else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "rekindle_cache"}
     }
+
+# Sessions live in the database; with Redis they are also cached there, so the session lookup
+# every signed-in request makes (a job page polls every 2 s) is a Redis GET, not a query
+# (docs/scaling.md). Writes still go to the database, so a Redis flush signs nobody out.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
+)
 
 # --- Celery ---------------------------------------------------------------------------
 

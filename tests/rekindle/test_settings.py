@@ -160,3 +160,15 @@ def test_on_aws_the_pages_may_reach_the_bucket_and_the_cdn_and_media_is_encrypte
         assert origin in connect and origin in img
     assert sse == "aws:kms media.rekindle.example"  # a KMS key alone means aws:kms
     assert backend == "photos.s3.PrivateS3Storage 2"  # the key's "\n" escapes became newlines
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("true", "True"), ("false", "None")])
+def test_behind_pgbouncer_no_cursor_outlives_a_transaction(tmp_path, flag, expected):
+    # PgBouncer's transaction pooling may hand each transaction another server connection.
+    code = (
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default'].get('DISABLE_SERVER_SIDE_CURSORS'))"
+    )
+    result = _manage("shell", "-c", code, env={**PROD_ENV, "DB_BEHIND_PGBOUNCER": flag}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected

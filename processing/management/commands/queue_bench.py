@@ -29,8 +29,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -45,10 +43,9 @@ from credits.plans import job_price
 from credits.services import credits_grant
 from photos.models import Photo, PhotoStatus
 from photos.services import photo_preprocess, photo_upload
-from processing import services as processing_services
 from processing.engines.aging import age_photo
-from processing.engines.base import EngineRequest, EngineResult
 from processing.management.bench import bench_users_delete
+from processing.management.instant_engine import instant_engine
 from processing.models import Job, JobStatus
 from processing.services import job_create, job_run
 from rekindle.celery import app
@@ -59,26 +56,6 @@ TARGET_LATENCY_RATIO = 1.5
 # A 16:9 upload, so the processing-ready image and a paid result are exactly 1280×720.
 UPLOAD_SIZE = (1920, 1080)
 JOB_TIMEOUT_S = 300
-
-
-class InstantEngine:
-    """Hands the input back untouched: what is left of a job's time is our own overhead."""
-
-    name = "instant"
-
-    def run(self, request: EngineRequest) -> EngineResult:
-        return EngineResult(image=request.image, engine="instant")
-
-
-@contextmanager
-def instant_engine() -> Iterator[None]:
-    """``processing.services.get_engine`` answering InstantEngine for the duration."""
-    original = processing_services.get_engine
-    processing_services.get_engine = lambda name, **options: InstantEngine()  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        processing_services.get_engine = original
 
 
 def bench_jpeg() -> bytes:
