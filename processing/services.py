@@ -1025,8 +1025,10 @@ def job_notify(*, job: Job) -> None:
 
 
 def _jpeg(image: Image.Image, quality: int) -> bytes:
+    # Baseline JPEG: progressive encoding with optimised tables took 15 ms for a 1280×720
+    # result against 3 ms, for files 5 % smaller (docs/scaling.md, "Jobs end to end").
     buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality, optimize=True, progressive=True)
+    image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
 
 
