@@ -12,7 +12,6 @@ and re-sends the job; a holder that wakes up later finds its lease gone and keep
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -52,6 +51,7 @@ from processing.engines.base import (
     TransientEngineError,
     get_engine,
 )
+from processing.engines.disclosure import encode_jpeg
 from processing.kinds import KIND_SPECS, KindSpec, ResultType, kind_offer, kinds_offered
 from processing.models import FINAL_STATUSES, TRANSITIONS, Job, JobInput, JobKind, JobStatus, SpendLimit
 from processing.quality import QualityCheckFailed
@@ -918,7 +918,7 @@ def _job_run_leased(job: Job) -> None:
             seed=job.pk,
             job_ref=str(job.pk),
             keep_tone=job.keep_tone,
-            options=job.options,
+            options={**job.options, **job.spec.engine_options()},
         )
         # A remote engine fetches the stored photo by URL only when the job has one input and
         # its first step left it as it is; an enhanced one travels with the request (a
@@ -962,15 +962,36 @@ def _person_message(exc: QualityCheckFailed) -> str:
 def job_finish(*, job: Job, result: EngineResult, cpu_seconds: float) -> Job | None:
     """Store the result and its thumbnail, then mark the job succeeded with its costs.
 
+    What is stored follows the kind's result type (``KindSpec.result``): a picture is a JPEG;
+    a video is its MP4 as the engine made it plus a full-size poster JPEG (its first frame).
+    Results of a generative engine carry the IPTC "trained algorithmic media" marker.
+
     Only the run holding the job's lease finishes it; when the job was cancelled, deleted
     (with its photo or account) or taken over meanwhile, the files just written are removed.
     """
     image = Image.fromarray(result.image)
+    from processing.selectors import job_ai_made  # selectors import this module
+
+    ai_made = job_ai_made(job=job)
     base = f"results/{job.owner_id}/{job.pk}-{uuid.uuid4().hex[:8]}"
-    result_name = default_storage.save(f"{base}.jpg", ContentFile(_jpeg(image, 92)))
+    result_type = job.spec.result
+    stored: dict[str, str] = {}
+    if result_type is ResultType.VIDEO:
+        if not result.video:
+            raise PermanentEngineError("The engine sent no video.", code="result_not_video")
+        stored["result"] = default_storage.save(f"{base}.{result_type.extension}", ContentFile(result.video))
+        stored["result_poster"] = default_storage.save(
+            f"{base}-poster.jpg", ContentFile(encode_jpeg(image, quality=90, ai_made=ai_made))
+        )
+    else:
+        stored["result"] = default_storage.save(
+            f"{base}.jpg", ContentFile(encode_jpeg(image, quality=92, ai_made=ai_made))
+        )
     thumb = image.copy()
     thumb.thumbnail((settings.THUMBNAIL_SIZE, settings.THUMBNAIL_SIZE), Image.Resampling.LANCZOS)
-    thumb_name = default_storage.save(f"{base}-thumb.jpg", ContentFile(_jpeg(thumb, 85)))
+    stored["result_thumbnail"] = default_storage.save(
+        f"{base}-thumb.jpg", ContentFile(encode_jpeg(thumb, quality=85, ai_made=ai_made))
+    )
     gpu_seconds = float(result.usage.get("gpu_seconds") or 0.0)
     cost = (Decimal(str(gpu_seconds)) * Decimal(str(settings.RUNPOD_GPU_RATE_PER_SECOND))).quantize(
         Decimal("0.0001")
@@ -980,8 +1001,7 @@ def job_finish(*, job: Job, result: EngineResult, cpu_seconds: float) -> Job | N
             job_id=job.pk,
             to=JobStatus.SUCCEEDED,
             fence=job.lease or None,
-            result=result_name,
-            result_thumbnail=thumb_name,
+            **stored,
             result_width=image.width,
             result_height=image.height,
             cpu_seconds=float(result.usage.get("cpu_seconds") or cpu_seconds),
@@ -993,8 +1013,8 @@ def job_finish(*, job: Job, result: EngineResult, cpu_seconds: float) -> Job | N
         )
     except InvalidTransition as exc:
         # Cancelled, deleted or taken over meanwhile: nobody will see this result, keep no file.
-        default_storage.delete(result_name)
-        default_storage.delete(thumb_name)
+        for name in stored.values():
+            default_storage.delete(name)
         _log(job, "result discarded", reason=exc.code)
         return None
     spend_check_alerts(tier_group(job.tier))
@@ -1022,12 +1042,6 @@ def job_notify(*, job: Job) -> None:
         )
     except Exception:  # a mail outage must not undo a finished job
         logger.warning("job email failed", extra={"job_id_field": job.pk}, exc_info=True)
-
-
-def _jpeg(image: Image.Image, quality: int) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality, optimize=True, progressive=True)
-    return buffer.getvalue()
 
 
 def job_sweep() -> int:

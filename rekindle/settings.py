@@ -541,6 +541,10 @@ JOB_POLL_INTERVAL_S = 1.0
 JOB_POLL_INTERVAL_MAX_S = 10.0
 # A result that fails the quality check is made again once, then the job fails (refunded).
 JOB_QUALITY_RETRIES = 1
+# Animation (kind "animate"): how many frames at how many frames a second every engine makes
+# (about 5 s; Wan 2.2 wants 4k+1 frames). The quality check expects exactly this many.
+VIDEO_FRAMES = env.int("VIDEO_FRAMES", default=81)
+VIDEO_FPS = env.int("VIDEO_FPS", default=16)
 # Transient engine errors (timeouts, 429, 5xx) are retried this often with backoff + jitter.
 JOB_TRANSIENT_RETRIES = 5
 JOB_RETRY_BASE_S = 2.0

@@ -60,6 +60,8 @@ class RunPodEngine:
     name = NAME
     performs = frozenset(Kind)
     uses_hints = True
+    # A model makes its results: they carry the IPTC trained-algorithmic-media marker.
+    generative = True
 
     def __init__(
         self,
