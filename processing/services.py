@@ -824,9 +824,10 @@ def _engine_result(job: Job, engine: Any, request: EngineRequest, image_url: str
     the lease submits, forgets or cancels a remote job."""
     if not hasattr(engine, "submit"):
         return engine.run(request)
+    result_urls = _engine_result_urls(job)
     if not job.external_id:
         _lease_check(job)
-        external_id = engine.submit(request, image_url=image_url)
+        external_id = engine.submit(request, image_url=image_url, **result_urls)
         saved = Job.objects.filter(pk=job.pk, lease=job.lease, external_id="").update(
             external_id=external_id, updated_at=timezone.now()
         )
@@ -846,6 +847,8 @@ def _engine_result(job: Job, engine: Any, request: EngineRequest, image_url: str
                 Job.objects.filter(pk=job.pk, lease=job.lease).update(external_id="")
             raise
         if result is not None:
+            if result_urls:  # read into the result: the engine's copy is not kept
+                default_storage.delete(_engine_result_name(job))
             return result
         if hasattr(engine, "progress"):
             job_progress_record(job_id=job.pk, progress=engine.progress(job.external_id))
@@ -858,6 +861,30 @@ def _engine_result(job: Job, engine: Any, request: EngineRequest, image_url: str
             )
         time.sleep(interval)
         interval = min(interval * 1.5, settings.JOB_POLL_INTERVAL_MAX_S)
+
+
+def _engine_result_name(job: Job) -> str:
+    return f"results/{job.owner_id}/{job.pk}-engine.{job.spec.result.extension}"
+
+
+def _engine_result_urls(job: Job) -> dict[str, str]:
+    """Presigned PUT and GET URLs of one object for a remote engine to upload a video result
+    to (a 5 s 720p MP4 does not fit RunPod's payload limit as base64); none without S3 (the
+    worker then returns small results as base64 and refuses larger ones) or for pictures."""
+    if not settings.USE_S3 or not job.is_video:
+        return {}
+    name = _engine_result_name(job)
+    client = default_storage.connection.meta.client
+    put = client.generate_presigned_url(
+        "put_object",
+        Params={
+            "Bucket": settings.AWS_STORAGE_BUCKET_NAME,
+            "Key": default_storage._normalize_name(name),
+            "ContentType": job.spec.result.content_type,
+        },
+        ExpiresIn=settings.JOB_ENGINE_MAX_WAIT_S,
+    )
+    return {"result_put_url": put, "result_get_url": media_url(name, max_age=settings.JOB_ENGINE_MAX_WAIT_S)}
 
 
 def job_progress_key(job_id: int) -> str:

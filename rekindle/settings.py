@@ -485,6 +485,8 @@ ENGINE = env.str("ENGINE", default="local")
 # RunPod credentials and our serverless endpoint (processing/runpod_worker); empty = not set up.
 RUNPOD_API_KEY = env.str("RUNPOD_API_KEY", default="")
 RUNPOD_ENDPOINT_ID = env.str("RUNPOD_ENDPOINT_ID", default="")
+# Animation's own endpoint (workers with REKINDLE_MODEL_BACKEND=wan); empty: RUNPOD_ENDPOINT_ID's.
+RUNPOD_VIDEO_ENDPOINT_ID = env.str("RUNPOD_VIDEO_ENDPOINT_ID", default="")
 # Where the runpod SDK sends requests; set it to the local RunPod-compatible server in tests.
 RUNPOD_ENDPOINT_BASE_URL = env.str("RUNPOD_ENDPOINT_BASE_URL", default="https://api.runpod.ai/v2")
 # Dollars per billed GPU-second (RunPod serverless flex, 80 GB H100 class) for job costs.

@@ -707,7 +707,7 @@ class LocalEngine:
         image = resize_to_fit(request.image, request.max_size)
         notes: list[str] = []
         video = None
-        if request.kind is Kind.ANIMATE:
+        if request.kind.makes_video:
             frames, fps = video_length(request.options)
             video = living_photo(image, preset=request.options.get("preset", ""), frames=frames, fps=fps)
             width, height = even_size(image.shape[1], image.shape[0])
