@@ -41,6 +41,7 @@ PROGRESS_VERBS = {
     JobKind.RESTORE: "Restoring",
     JobKind.COLOURIZE: "Colourizing",
     JobKind.RESTORE_COLOURIZE: "Restoring and colourizing",
+    JobKind.ANIMATE: "Animating",
 }
 
 

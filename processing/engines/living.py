@@ -97,10 +97,12 @@ def living_frames(image: np.ndarray, *, preset: str = "", frames: int = VIDEO_FR
 
 
 def living_photo(
-    image: np.ndarray, *, preset: str = "", frames: int = VIDEO_FRAMES, fps: int = VIDEO_FPS
+    image: np.ndarray, *, preset: str = "", frames: int = VIDEO_FRAMES, fps: int = VIDEO_FPS, threads: int = 0
 ) -> bytes:
     """The living-photo MP4 of ``image`` (not marked as AI-made: it is not)."""
-    return encode_mp4(living_frames(image, preset=preset, frames=frames), fps=fps, ai_made=False)
+    return encode_mp4(
+        living_frames(image, preset=preset, frames=frames), fps=fps, ai_made=False, threads=threads
+    )
 
 
 __all__ = ["MOVES", "NOTE_NOT_AI", "camera_path", "living_frames", "living_photo"]

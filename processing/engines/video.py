@@ -87,10 +87,11 @@ def encode_mp4(
     ai_made: bool = False,
     crf: int = 20,
     preset: str = "veryfast",
+    threads: int = 0,
 ) -> bytes:
     """H.264 MP4 bytes of ``frames`` (all the same size; an odd side loses its last pixel row
     or column). ``ai_made`` writes the IPTC trained-algorithmic-media marker into the metadata.
-    ``preset`` trades encoding time for size (x264's own names)."""
+    ``preset`` trades encoding time for size (x264's own names); ``threads`` 0 lets x264 choose."""
     import av
 
     fd, path = tempfile.mkstemp(suffix=".mp4")
@@ -113,6 +114,8 @@ def encode_mp4(
                         "libx264", rate=int(fps), options={"crf": str(crf), "preset": preset}
                     )
                     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+                    if threads:
+                        stream.codec_context.thread_count = threads
                 frame = np.ascontiguousarray(frame[: stream.height, : stream.width])
                 if frame.shape[:2] != (stream.height, stream.width):
                     raise ValueError("every frame must have the size of the first")
