@@ -371,3 +371,55 @@ def test_export_includes_the_video_and_deleting_the_photo_removes_it(
     with django_capture_on_commit_callbacks(execute=True):
         photo_delete(user=animated.owner, photo_id=animated.photo_id)
     assert not any(default_storage.exists(name) for name in files)
+
+
+@pytest.mark.django_db
+def test_the_api_animates_a_result_and_refuses_bad_input_without_charging(client, rich_user, other_user):
+    source = _restored(rich_user)
+    theirs = _restored(other_user)
+    client.force_login(rich_user)
+    balance = credit_balance(user=rich_user)
+
+    def post(**payload):
+        return client.post("/api/v1/jobs", {"kind": "animate", **payload}, content_type="application/json")
+
+    refused = post(source_job_id=source.pk, options={"preset": "dance"})
+    assert refused.status_code == 422 and refused.json()["code"] == "invalid_option"
+    long = post(source_job_id=source.pk, options={"description": "x" * (ANIMATE_DESCRIPTION_MAX + 1)})
+    assert long.status_code == 422 and long.json()["code"] == "invalid_option"
+    assert post(source_job_id=theirs.pk).status_code == 404
+    assert credit_balance(user=rich_user) == balance and not Job.objects.filter(kind="animate").exists()
+
+    created = post(source_job_id=source.pk, options={"preset": "smile", "description": "a small smile"})
+    assert created.status_code == 202, created.content
+    body = created.json()
+    assert body["kind"] == "animate" and body["credits_charged"] == 8 and body["result_type"] == "video"
+    assert body["options"] == {"preset": "smile", "description": "a small smile"}
+    job_run(job_id=body["id"])
+    done = client.get(f"/api/v1/jobs/{body['id']}").json()
+    assert done["status"] == "succeeded" and done["result_url"] and done["result_poster_url"]
+    assert done["ai_made"] is False  # the local engine
+    client.force_login(other_user)
+    assert client.get(f"/api/v1/jobs/{body['id']}").status_code == 404
+
+
+@pytest.mark.django_db
+def test_cost_review_shows_animation_on_its_own_and_the_daily_limit_applies(rich_user):
+    from decimal import Decimal
+
+    from processing.selectors import cost_per_kind
+    from processing.services import job_start, spend_limit_set
+
+    source = _restored(rich_user)
+    job = job_create(user=rich_user, kind="animate", inputs=[InputRef(job_id=source.pk)])
+    job_run(job_id=job.pk)
+    Job.objects.filter(pk=job.pk).update(gpu_seconds=120.0, cost=Decimal("0.0500"))
+    rows = {row.kind: row for row in cost_per_kind()}
+    assert rows["animate"].label == "Animate" and rows["animate"].total == Decimal("0.0500")
+    assert rows["animate"].gpu_seconds == 120.0 and rows["restore"].jobs == 1
+
+    spend_limit_set(group="free", daily_limit=Decimal("0"))
+    paused = job_create(user=rich_user, kind="animate", inputs=[InputRef(job_id=source.pk)])
+    assert job_start(job_id=paused.pk) is None
+    paused.refresh_from_db()
+    assert paused.status == JobStatus.QUEUED and paused.waiting_reason
