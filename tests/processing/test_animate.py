@@ -423,3 +423,41 @@ def test_cost_review_shows_animation_on_its_own_and_the_daily_limit_applies(rich
     assert job_start(job_id=paused.pk) is None
     paused.refresh_from_db()
     assert paused.status == JobStatus.QUEUED and paused.waiting_reason
+
+
+@pytest.mark.django_db
+def test_a_reported_video_is_removed_with_its_poster_and_share(
+    animated, django_capture_on_commit_callbacks, client
+):
+    from processing.moderation import report_remove_content, report_share
+    from tests.factories import UserFactory
+
+    link = share_create(user=animated.owner, job_id=animated.pk)
+    files = animated.result_files
+    report = report_share(token=link.token, reason="illegal")
+    with django_capture_on_commit_callbacks(execute=True):
+        report_remove_content(report_id=report.pk, actor=UserFactory(is_staff=True, is_superuser=True))
+    assert not Job.objects.filter(pk=animated.pk).exists()
+    assert not any(default_storage.exists(name) for name in files)
+    assert client.get(f"/s/{link.token}/video.mp4").status_code == 404
+
+
+@pytest.mark.django_db
+def test_ai_made_pictures_carry_the_marker_and_share_pages_say_so_in_words(rich_user, client):
+    photo = ready_photo(rich_user)
+    job = job_create(user=rich_user, kind="restore", photo_id=photo.pk)
+    Job.objects.filter(pk=job.pk).update(engine="runpod", status=JobStatus.RUNNING)
+    job.refresh_from_db()
+    finished = job_finish(
+        job=job, result=EngineResult(image=_picture(7, (300, 400)), engine="runpod"), cpu_seconds=0
+    )
+    for name in (finished.result.name, finished.result_thumbnail.name):
+        with default_storage.open(name, "rb") as fh:
+            assert jpeg_is_ai_made(fh.read()), name
+    html = client.get(f"/s/{share_create(user=rich_user, job_id=job.pk).token}/").content.decode()
+    assert "Restored with AI." in html and "without AI" not in html
+    local = _restored(rich_user)
+    with default_storage.open(local.result.name, "rb") as fh:
+        assert not jpeg_is_ai_made(fh.read())
+    html = client.get(f"/s/{share_create(user=rich_user, job_id=local.pk).token}/").content.decode()
+    assert "Restored without AI" in html and "not AI" in html
