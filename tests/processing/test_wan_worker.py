@@ -111,6 +111,20 @@ def test_the_same_seed_makes_the_same_video(wan_backend, photo):
     assert np.array_equal(a, b)
 
 
+def test_a_few_step_lora_is_fused_into_both_experts(tiny_wan, tiny_wan_lora, wan_backend, photo):
+    from processing.runpod_worker.wan import WanBackend
+
+    with_lora = WanBackend(WanSettings.from_env(wan_env(tiny_wan, REKINDLE_LORA_PATH=str(tiny_wan_lora))))
+    for expert in ("transformer", "transformer_2"):
+        plain = getattr(wan_backend.pipeline, expert).blocks[0].attn1.to_q.weight
+        fused = getattr(with_lora.pipeline, expert).blocks[0].attn1.to_q.weight
+        assert not plain.equal(fused), expert  # the LoRA changed this expert's weights
+    assert not any("lora" in name for name, _ in with_lora.pipeline.transformer.named_parameters())
+    a = wan_backend.generate(photo, instruction="x", seed=1, frames=TEST_FRAMES)[0]
+    b = with_lora.generate(photo, instruction="x", seed=1, frames=TEST_FRAMES)[0]
+    assert not np.array_equal(a, b)
+
+
 def test_load_backend_reads_the_wan_settings_from_the_environment(tiny_wan, monkeypatch):
     for key, value in wan_env(tiny_wan).items():
         monkeypatch.setenv(key, value)

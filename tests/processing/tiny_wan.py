@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from processing.runpod_worker.tiny_wan import save_pipeline
+from processing.runpod_worker.tiny_wan import save_lora, save_pipeline
 
 # tests/conftest.py imports the fixtures, so every test module can use them.
 
@@ -39,3 +39,9 @@ def wan_backend(tiny_wan: Path):
     from processing.runpod_worker.wan import WanBackend, WanSettings
 
     return WanBackend(WanSettings.from_env(wan_env(tiny_wan)))
+
+
+@pytest.fixture(scope="session")
+def tiny_wan_lora(tiny_wan: Path) -> Path:
+    """A LoRA for the tiny Wan transformer, made with peft."""
+    return save_lora(tiny_wan.parent / "lora", tiny_wan)
