@@ -18,16 +18,16 @@ from processing import services
 from processing.models import Job
 from processing.services import job_create, job_run
 from processing.sharing import share_create
-from tests.browser.conftest import PHONE, new_context, screenshot
+from tests.browser.conftest import PHONE, axe_violations, new_context, screenshot
 from tests.processing.test_jobs import ready_photo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _signed_in(browser: Browser, base_url: str, user: Any) -> Page:
+def _signed_in(browser: Browser, base_url: str, user: Any, **options: Any) -> Page:
     client = Client()
     client.force_login(user)
-    context = new_context(browser, viewport=PHONE, is_mobile=True, has_touch=True)
+    context = new_context(browser, viewport=PHONE, is_mobile=True, has_touch=True, **options)
     context.add_cookies(
         [
             {
@@ -95,3 +95,25 @@ def test_animate_this_then_watch_the_video_and_its_share_page(browser: Browser, 
     expect(stranger.get_by_text("Animated without AI")).to_be_visible()
     _plays(stranger)
     screenshot(stranger, "animate-share-phone")
+
+
+def test_the_animate_and_video_pages_have_no_serious_accessibility_violations(
+    browser: Browser, base_url, user, settings
+):
+    settings.VIDEO_FRAMES = 9
+    credits_grant(user=user, amount=20, key="browser-animate-axe", reason="test")
+    original = services.job_enqueue
+    services.job_enqueue = lambda *, job, countdown=None: None
+    try:
+        source = job_create(user=user, photo_id=ready_photo(user).pk, kind="restore")
+        job_run(job_id=source.pk)
+        video = job_create(user=user, kind="animate", photo_id=source.photo_id)
+        job_run(job_id=video.pk)
+    finally:
+        services.job_enqueue = original
+    page = _signed_in(browser, base_url, user, bypass_csp=True)  # axe is an injected script
+    for path in (f"/jobs/{source.pk}/animate/", f"/jobs/{video.pk}/", f"/jobs/new/{source.photo_id}/"):
+        page.goto(f"{base_url}{path}")
+        assert axe_violations(page) == [], path
+        # Nothing wider than the phone's screen.
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"], path
