@@ -241,35 +241,54 @@ def test_a_photo_not_ready_or_not_yours_is_refused_and_charges_nothing(rich_user
     assert not Job.objects.filter(kind="animate").exists()
 
 
-class _Frozen:
-    """An engine whose video never moves."""
+class _BadVideos:
+    """An engine whose videos are always wrong in one way: frozen, the wrong size, or starting
+    from another picture."""
 
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, fault: str) -> None:
+        self.fault = fault
         self.calls = 0
 
     def run(self, request):
         self.calls += 1
-        frames = [
-            request.image[: request.image.shape[0] // 2 * 2, : request.image.shape[1] // 2 * 2]
-        ] * FRAMES
+        image = request.image
+        if self.fault == "unrelated":
+            image = _picture(99, image.shape[:2])
+        height, width = (side // 2 * 2 for side in image.shape[:2])
+        image = image[:height, :width]
+        if self.fault == "frozen":
+            frames = [image] * FRAMES
+        else:
+            frames = list(living_frames(image, preset="push_in", frames=FRAMES))
+        if self.fault == "wrong_size":
+            frames = [frame[: height // 2, : width // 2] for frame in frames]
         return EngineResult(image=frames[0], engine="local", video=encode_mp4(frames))
 
 
 @pytest.mark.django_db
-def test_a_failing_video_is_made_again_once_then_fails_with_one_refund(rich_user, monkeypatch):
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [
+        ("frozen", "result_frozen"),
+        ("wrong_size", "result_wrong_size"),
+        ("unrelated", "result_not_same_photo"),
+    ],
+)
+def test_a_failing_video_is_made_again_once_then_fails_with_one_refund(rich_user, monkeypatch, fault, code):
     source = _restored(rich_user)
     balance = credit_balance(user=rich_user)
-    engine = _Frozen()
+    engine = _BadVideos(fault)
     monkeypatch.setattr(services, "get_engine", lambda name: engine)
     job = job_create(user=rich_user, kind="animate", inputs=[InputRef(job_id=source.pk)])
     job_run(job_id=job.pk)
     job.refresh_from_db()
     assert engine.calls == 2
-    assert job.status == JobStatus.FAILED and job.error_code == "result_frozen"
+    assert job.status == JobStatus.FAILED and job.error_code == code
     assert "refunded" in job.error_message
     assert _refunds(job) == 1 and credit_balance(user=rich_user) == balance
+    assert not job.result and not job.result_poster
     job_run(job_id=job.pk)
     assert _refunds(job) == 1
 
