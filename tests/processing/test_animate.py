@@ -359,6 +359,7 @@ def test_share_page_plays_the_video_with_open_graph_video_tags(client, animated)
     link = share_create(user=animated.owner, job_id=animated.pk)
     html = client.get(f"/s/{link.token}/").content.decode()
     assert "<video" in html and 'property="og:video"' in html and 'content="video/mp4"' in html
+    assert 'content="video.other"' in html and "brought to life: a short video" in html
     assert "without AI" in html
     video = client.get(f"/s/{link.token}/video.mp4")
     assert video.status_code == 302
