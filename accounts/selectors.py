@@ -95,7 +95,7 @@ def data_export_jobs(*, user: User) -> list[dict[str, Any]]:
             "status": job.status,
             "credits": job.credits_charged,
             "hints": job.hints,
-            "result": f"results/{job.pk}.jpg" if job.status == JobStatus.SUCCEEDED and job.result else None,
+            "result": job.result_export_name if job.status == JobStatus.SUCCEEDED and job.result else None,
             "queued_at": _iso(job.queued_at),
             "started_at": _iso(job.started_at),
             "finished_at": _iso(job.finished_at),

@@ -345,14 +345,15 @@ This archive holds everything Rekindle keeps about you, as of {made} (UTC).
 
 photos/<id>.jpg     Each of your photos as we keep it: straightened, cropped and prepared for
                     processing (the file you uploaded is deleted once this copy is made).
-results/<id>.jpg    The result of each finished job (restored and/or colourized), named by job.
+results/<id>.jpg    The result of each finished job (restored and/or colourized), named by job;
+results/<id>.mp4    an animation is a short video.
 account.json        Your email address, name, when you joined, your preferences, your plan
                     and your credit balance.
 photos.json         Each photo's details: the name of the file you uploaded, when, its size and
                     status. "file" names its picture in photos/ (empty if it was never ready).
 jobs.json           Each job: its id, the photo it used, the kind (restore, colourize or both),
                     status, credits charged, times, any error, and the share links you made.
-                    "result" names its picture in results/.
+                    "result" names its picture or video in results/.
 ledger.json         Every change to your credits, oldest first: date, kind (grant, top-up,
                     charge, refund, forfeit, adjustment, clawback of a refunded payment),
                     amount, balance after, and reason.
@@ -428,7 +429,7 @@ def _write_export(out: IO[bytes], *, user: User) -> None:
             if not _zip_file(archive, f"photos/{photo.pk}.jpg", photo.image.name):
                 logger.warning("export: photo file missing", extra={"user_id": user.pk, "photo_id": photo.pk})
         for job in Job.objects.filter(owner=user, status=JobStatus.SUCCEEDED).exclude(result=""):
-            if not _zip_file(archive, f"results/{job.pk}.jpg", job.result.name):
+            if not _zip_file(archive, job.result_export_name, job.result.name):
                 logger.warning("export: result file missing", extra={"user_id": user.pk, "job": job.pk})
 
 

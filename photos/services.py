@@ -334,7 +334,7 @@ def photo_files(photo: Photo) -> list[str]:
     jobs = getattr(photo, "jobs", None)  # processing.Job, when that app is installed
     if jobs is not None:
         for job in jobs.all():
-            names += [f.name for f in (job.result, job.result_thumbnail) if f]
+            names += job.result_files
     return names
 
 

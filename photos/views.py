@@ -26,9 +26,14 @@ LIBRARY_RESULTS_PER_PHOTO = 3
 
 
 def _result_items(jobs: list) -> list[dict]:
-    """Each job with its own result thumbnail (None until it has one)."""
+    """Each job with its own result thumbnail (None until it has one; a video's is its poster)
+    and whether the result is a video (the library badges it)."""
     return [
-        {"job": job, "thumb": media_url(job.result_thumbnail.name) if job.result_thumbnail else None}
+        {
+            "job": job,
+            "thumb": media_url(job.result_thumbnail.name) if job.result_thumbnail else None,
+            "video": job.is_video,
+        }
         for job in jobs
     ]
 

@@ -11,20 +11,30 @@ from pydantic import Field
 
 from photos.storage import media_url
 from processing.models import Job
-from processing.selectors import job_get_for_user, job_list_for_user, job_queue_position
-from processing.services import job_cancel, job_create
+from processing.selectors import job_ai_made, job_get_for_user, job_list_for_user, job_queue_position
+from processing.services import InputRef, job_cancel, job_create
 
 router = Router(tags=["jobs"])
 
 ENGINE_LABELS = {
     "local": "Classical restoration (OpenCV) — not AI",
-    "runpod": "AI restoration (Qwen-Image-Edit)",
+    "runpod": "AI restoration (Qwen-Image-Edit; animation: Wan 2.2)",
 }
 
 
 class JobIn(Schema):
-    photo_id: int
-    kind: str = Field(description="restore, colourize or restore_colourize")
+    photo_id: int | None = Field(default=None, description="The photo to work on (or source_job_id)")
+    source_job_id: int | None = Field(
+        default=None, description="Animate: one of your finished picture results instead of a photo"
+    )
+    kind: str = Field(description="restore, colourize, restore_colourize or animate")
+    options: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Animate: preset (subtle_life, smile, look_around, push_in) and an optional short "
+            "description of the motion"
+        ),
+    )
     hints: str | None = Field(default=None, max_length=200, description="Optional colour description")
     keep_tone: bool | None = Field(
         default=None,
@@ -37,7 +47,7 @@ class JobIn(Schema):
 
 class JobOut(Schema):
     id: int
-    photo_id: int
+    photo_id: int | None
     kind: str
     status: str
     engine: str
@@ -57,6 +67,10 @@ class JobOut(Schema):
     result_thumbnail_url: str | None
     result_width: int | None
     result_height: int | None
+    result_type: str
+    result_poster_url: str | None
+    ai_made: bool
+    options: dict[str, str]
     queued_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -74,20 +88,35 @@ class JobOut(Schema):
         return media_url(job.result.name, download_name=job.download_name) if job.result else None
 
     @staticmethod
+    def resolve_result_type(job: Job) -> str:
+        return job.spec.result.word
+
+    @staticmethod
+    def resolve_result_poster_url(job: Job) -> str | None:
+        return media_url(job.result_poster.name) if job.result_poster else None
+
+    @staticmethod
+    def resolve_ai_made(job: Job) -> bool:
+        return job_ai_made(job=job)
+
+    @staticmethod
     def resolve_result_thumbnail_url(job: Job) -> str | None:
         return media_url(job.result_thumbnail.name) if job.result_thumbnail else None
 
 
 @router.post("", response={202: JobOut}, summary="Start a job on one of your photos (charges credits)")
 def create_job(request: HttpRequest, payload: JobIn) -> Status:
+    inputs = [InputRef(job_id=payload.source_job_id)] if payload.source_job_id is not None else None
     return Status(
         202,
         job_create(
             user=request.user,
             photo_id=payload.photo_id,
+            inputs=inputs,
             kind=payload.kind,
             hints=payload.hints,
             keep_tone=payload.keep_tone,
+            options=payload.options,
         ),
     )
 

@@ -22,8 +22,10 @@ from credits.plans import job_price
 from photos import imaging
 from processing.engines.base import EngineResult, Kind, engine_class
 from processing.engines.codec import expected_size
+from processing.engines.prompts import ANIMATE_DESCRIPTION_MAX, ANIMATE_MOTIONS
 from processing.models import JobKind
 from processing.quality import quality_check
+from processing.video import animate_result_size, video_quality_check
 
 
 class ResultType(enum.Enum):
@@ -63,6 +65,19 @@ def _first_input_size(inputs: list[np.ndarray], max_size: tuple[int, int]) -> tu
     return expected_size(inputs[0], max_size)
 
 
+def _video_length_options() -> dict[str, str]:
+    """What an animation asks every engine for: this server's frame count and rate."""
+    return {"frames": str(settings.VIDEO_FRAMES), "fps": str(settings.VIDEO_FPS)}
+
+
+def _video_check(inputs: list[np.ndarray], result: EngineResult, size: tuple[int, int]) -> None:
+    video_quality_check(inputs[0], result.video, size, frames=settings.VIDEO_FRAMES)
+
+
+def _no_engine_options() -> dict[str, str]:
+    return {}
+
+
 @dataclass(frozen=True)
 class KindSpec:
     """One kind of job. ``inputs`` is (fewest, most) input pictures; ``accepts_results`` lets a
@@ -85,6 +100,11 @@ class KindSpec:
     result_outlives_inputs: bool = False
     check: QualityCheck = _same_photo_check
     result_size: ResultSize = _first_input_size
+    # Settings the engine needs beside the person's options (a video's frame count and rate);
+    # sent with the request's options, never stored on the job.
+    engine_options: Callable[[], dict[str, str]] = _no_engine_options
+    # A longer "what happens" for the choice page, said before spending.
+    what_happens: str = ""
     # Why the kind is not offered when this server's engine does not perform it (no engine names).
     unavailable_reason: str = "This server cannot do this yet."
 
@@ -137,6 +157,30 @@ KIND_SPECS: dict[str, KindSpec] = {
             done_word="Restored and colourized",
             help="Both: repair first, then add colour.",
             unavailable_reason=NO_COLOUR_REASON,
+        ),
+        KindSpec(
+            kind=JobKind.ANIMATE,
+            done_word="Animated",
+            help="A few seconds of gentle motion: the photo comes to life as a short video.",
+            what_happens=(
+                "You get a video of about 5 seconds that starts from this picture. "
+                "Best on a photo that is already restored."
+            ),
+            accepts_results=True,
+            result=ResultType.VIDEO,
+            presets=tuple(
+                Preset(key=key, label=label, phrase=ANIMATE_MOTIONS[key])
+                for key, label in (
+                    ("subtle_life", "Subtle life"),
+                    ("smile", "Smile"),
+                    ("look_around", "Look around"),
+                    ("push_in", "Slow camera push-in"),
+                )
+            ),
+            description_max=ANIMATE_DESCRIPTION_MAX,
+            check=_video_check,
+            result_size=animate_result_size,
+            engine_options=_video_length_options,
         ),
     )
 }

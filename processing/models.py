@@ -149,6 +149,28 @@ class Job(models.Model):
         return [JobInput(job=self, position=1, photo=self.photo)]
 
     @property
+    def is_video(self) -> bool:
+        """Whether the job's kind makes a video (``KindSpec.result``), not a picture."""
+        from processing.kinds import ResultType
+
+        return self.spec.result is ResultType.VIDEO
+
+    @property
+    def result_files(self) -> list[str]:
+        """The names of every stored file of the result: it, its thumbnail, a video's poster."""
+        return [f.name for f in (self.result, self.result_thumbnail, self.result_poster) if f]
+
+    @property
+    def result_picture_name(self) -> str:
+        """A still picture of the result: the picture itself, or a video's poster frame."""
+        return (self.result_poster or self.result).name
+
+    @property
+    def result_export_name(self) -> str:
+        """The result's name in a data export: "results/<id>.jpg" or "results/<id>.mp4"."""
+        return f"results/{self.pk}.{self.spec.result.extension}"
+
+    @property
     def done_word(self) -> str:
         """What the job makes, as a finished thing: "Restored", "Restored and colourized"."""
         return self.spec.done_word

@@ -47,6 +47,7 @@ PROGRESS_VERBS = {
     JobKind.RESTORE: "Restoring",
     JobKind.COLOURIZE: "Colourizing",
     JobKind.RESTORE_COLOURIZE: "Restoring and colourizing",
+    JobKind.ANIMATE: "Animating",
 }
 
 
@@ -264,3 +265,15 @@ def cost_group_limits() -> list[GroupLimit]:
             )
         )
     return result
+
+
+def job_ai_made(*, job: Job) -> bool:
+    """Whether a model made the job's result (its engine is generative): such results carry the
+    IPTC trained-algorithmic-media marker and say "with AI" in words; the local engine's say
+    "not AI"."""
+    from processing.engines.base import EngineError, engine_class
+
+    try:
+        return bool(getattr(engine_class(job.engine), "generative", False))
+    except EngineError:
+        return False

@@ -12,7 +12,6 @@ and re-sends the job; a holder that wakes up later finds its lease gone and keep
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -52,6 +51,7 @@ from processing.engines.base import (
     TransientEngineError,
     get_engine,
 )
+from processing.engines.disclosure import encode_jpeg
 from processing.kinds import KIND_SPECS, KindSpec, ResultType, kind_offer, kinds_offered
 from processing.models import FINAL_STATUSES, TRANSITIONS, Job, JobInput, JobKind, JobStatus, SpendLimit
 from processing.quality import QualityCheckFailed
@@ -824,9 +824,10 @@ def _engine_result(job: Job, engine: Any, request: EngineRequest, image_url: str
     the lease submits, forgets or cancels a remote job."""
     if not hasattr(engine, "submit"):
         return engine.run(request)
+    result_urls = _engine_result_urls(job)
     if not job.external_id:
         _lease_check(job)
-        external_id = engine.submit(request, image_url=image_url)
+        external_id = engine.submit(request, image_url=image_url, **result_urls)
         saved = Job.objects.filter(pk=job.pk, lease=job.lease, external_id="").update(
             external_id=external_id, updated_at=timezone.now()
         )
@@ -846,6 +847,8 @@ def _engine_result(job: Job, engine: Any, request: EngineRequest, image_url: str
                 Job.objects.filter(pk=job.pk, lease=job.lease).update(external_id="")
             raise
         if result is not None:
+            if result_urls:  # read into the result: the engine's copy is not kept
+                default_storage.delete(_engine_result_name(job))
             return result
         if hasattr(engine, "progress"):
             job_progress_record(job_id=job.pk, progress=engine.progress(job.external_id))
@@ -858,6 +861,30 @@ def _engine_result(job: Job, engine: Any, request: EngineRequest, image_url: str
             )
         time.sleep(interval)
         interval = min(interval * 1.5, settings.JOB_POLL_INTERVAL_MAX_S)
+
+
+def _engine_result_name(job: Job) -> str:
+    return f"results/{job.owner_id}/{job.pk}-engine.{job.spec.result.extension}"
+
+
+def _engine_result_urls(job: Job) -> dict[str, str]:
+    """Presigned PUT and GET URLs of one object for a remote engine to upload a video result
+    to (a 5 s 720p MP4 does not fit RunPod's payload limit as base64); none without S3 (the
+    worker then returns small results as base64 and refuses larger ones) or for pictures."""
+    if not settings.USE_S3 or not job.is_video:
+        return {}
+    name = _engine_result_name(job)
+    client = default_storage.connection.meta.client
+    put = client.generate_presigned_url(
+        "put_object",
+        Params={
+            "Bucket": settings.AWS_STORAGE_BUCKET_NAME,
+            "Key": default_storage._normalize_name(name),
+            "ContentType": job.spec.result.content_type,
+        },
+        ExpiresIn=settings.JOB_ENGINE_MAX_WAIT_S,
+    )
+    return {"result_put_url": put, "result_get_url": media_url(name, max_age=settings.JOB_ENGINE_MAX_WAIT_S)}
 
 
 def job_progress_key(job_id: int) -> str:
@@ -918,7 +945,7 @@ def _job_run_leased(job: Job) -> None:
             seed=job.pk,
             job_ref=str(job.pk),
             keep_tone=job.keep_tone,
-            options=job.options,
+            options={**job.options, **job.spec.engine_options()},
         )
         # A remote engine fetches the stored photo by URL only when the job has one input and
         # its first step left it as it is; an enhanced one travels with the request (a
@@ -962,15 +989,36 @@ def _person_message(exc: QualityCheckFailed) -> str:
 def job_finish(*, job: Job, result: EngineResult, cpu_seconds: float) -> Job | None:
     """Store the result and its thumbnail, then mark the job succeeded with its costs.
 
+    What is stored follows the kind's result type (``KindSpec.result``): a picture is a JPEG;
+    a video is its MP4 as the engine made it plus a full-size poster JPEG (its first frame).
+    Results of a generative engine carry the IPTC "trained algorithmic media" marker.
+
     Only the run holding the job's lease finishes it; when the job was cancelled, deleted
     (with its photo or account) or taken over meanwhile, the files just written are removed.
     """
     image = Image.fromarray(result.image)
+    from processing.selectors import job_ai_made  # selectors import this module
+
+    ai_made = job_ai_made(job=job)
     base = f"results/{job.owner_id}/{job.pk}-{uuid.uuid4().hex[:8]}"
-    result_name = default_storage.save(f"{base}.jpg", ContentFile(_jpeg(image, 92)))
+    result_type = job.spec.result
+    stored: dict[str, str] = {}
+    if result_type is ResultType.VIDEO:
+        if not result.video:
+            raise PermanentEngineError("The engine sent no video.", code="result_not_video")
+        stored["result"] = default_storage.save(f"{base}.{result_type.extension}", ContentFile(result.video))
+        stored["result_poster"] = default_storage.save(
+            f"{base}-poster.jpg", ContentFile(encode_jpeg(image, quality=90, ai_made=ai_made))
+        )
+    else:
+        stored["result"] = default_storage.save(
+            f"{base}.jpg", ContentFile(encode_jpeg(image, quality=92, ai_made=ai_made))
+        )
     thumb = image.copy()
     thumb.thumbnail((settings.THUMBNAIL_SIZE, settings.THUMBNAIL_SIZE), Image.Resampling.LANCZOS)
-    thumb_name = default_storage.save(f"{base}-thumb.jpg", ContentFile(_jpeg(thumb, 85)))
+    stored["result_thumbnail"] = default_storage.save(
+        f"{base}-thumb.jpg", ContentFile(encode_jpeg(thumb, quality=85, ai_made=ai_made))
+    )
     gpu_seconds = float(result.usage.get("gpu_seconds") or 0.0)
     cost = (Decimal(str(gpu_seconds)) * Decimal(str(settings.RUNPOD_GPU_RATE_PER_SECOND))).quantize(
         Decimal("0.0001")
@@ -980,8 +1028,7 @@ def job_finish(*, job: Job, result: EngineResult, cpu_seconds: float) -> Job | N
             job_id=job.pk,
             to=JobStatus.SUCCEEDED,
             fence=job.lease or None,
-            result=result_name,
-            result_thumbnail=thumb_name,
+            **stored,
             result_width=image.width,
             result_height=image.height,
             cpu_seconds=float(result.usage.get("cpu_seconds") or cpu_seconds),
@@ -993,8 +1040,8 @@ def job_finish(*, job: Job, result: EngineResult, cpu_seconds: float) -> Job | N
         )
     except InvalidTransition as exc:
         # Cancelled, deleted or taken over meanwhile: nobody will see this result, keep no file.
-        default_storage.delete(result_name)
-        default_storage.delete(thumb_name)
+        for name in stored.values():
+            default_storage.delete(name)
         _log(job, "result discarded", reason=exc.code)
         return None
     spend_check_alerts(tier_group(job.tier))
@@ -1022,14 +1069,6 @@ def job_notify(*, job: Job) -> None:
         )
     except Exception:  # a mail outage must not undo a finished job
         logger.warning("job email failed", extra={"job_id_field": job.pk}, exc_info=True)
-
-
-def _jpeg(image: Image.Image, quality: int) -> bytes:
-    # Baseline JPEG: progressive encoding with optimised tables took 15 ms for a 1280×720
-    # result against 3 ms, for files 5 % smaller (docs/scaling.md, "Jobs end to end").
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 def job_sweep() -> int:

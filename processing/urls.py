@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/<int:photo_id>/", views.job_new, name="new"),
     path("<int:job_id>/", views.job_detail, name="detail"),
     path("<int:job_id>/cancel/", views.job_cancel_view, name="cancel"),
+    path("<int:job_id>/animate/", views.job_animate, name="animate"),
     path("<int:job_id>/share/", views.share_create_view, name="share_create"),
     path("shares/<int:share_id>/revoke/", views.share_revoke_view, name="share_revoke"),
 ]

@@ -26,8 +26,15 @@ from credits.selectors import credit_balance, next_grant_date, user_plan
 from photos.imaging import fit_size
 from photos.selectors import photo_get_for_user, photo_is_toned
 from photos.storage import media_url
-from processing.kinds import KindOffer, engine_uses_hints, kinds_offered
-from processing.models import PERSON_REASONS, JobStatus
+from processing.kinds import (
+    KindOffer,
+    KindSpec,
+    engine_uses_hints,
+    kind_offer,
+    kind_spec,
+    kinds_offered,
+)
+from processing.models import PERSON_REASONS, JobKind, JobStatus
 from processing.moderation import report_photo, report_share
 from processing.selectors import (
     COST_WINDOW_DAYS,
@@ -35,12 +42,20 @@ from processing.selectors import (
     cost_per_kind,
     cost_spend_per_day,
     cost_top_users,
+    job_ai_made,
     job_get_for_user,
     job_list_for_user,
     job_progress,
     job_queue_position,
 )
-from processing.services import job_cancel, job_create, pause_reason, spend_limit_for, spend_limit_set
+from processing.services import (
+    InputRef,
+    job_cancel,
+    job_create,
+    pause_reason,
+    spend_limit_for,
+    spend_limit_set,
+)
 from processing.sharing import ShareGone, share_create, share_get_public, share_list_for_job, share_revoke
 from rekindle.charts import GREY, ORANGE, Series, stacked_bar_chart, swatch, usd
 from rekindle.exceptions import DomainError, EmailUnconfirmed, NotFound, RateLimited
@@ -89,20 +104,53 @@ def _shortfall(*, user, balance: int, offers: list[KindOffer]) -> dict | None:
     }
 
 
+def _posted_options(request: HttpRequest, kind: str) -> dict[str, str] | None:
+    """The kind's own choices from the form (a motion preset, a short description): only the
+    ones its ``KindSpec`` takes, so a form for one kind never sends another's."""
+    try:
+        spec = kind_spec(kind)
+    except KeyError:
+        return None
+    options = {}
+    if spec.presets:
+        options["preset"] = request.POST.get("preset", "")
+    if spec.description_max:
+        options["description"] = request.POST.get("description", "")
+    return options
+
+
+def _choices_of(spec: KindSpec, request: HttpRequest) -> dict:
+    """A kind's presets and description field for a form, with the person's choice kept."""
+    chosen = request.POST.get("preset") or (spec.presets[0].key if spec.presets else "")
+    return {
+        "spec": spec,
+        "presets": [{"key": p.key, "label": p.label, "checked": p.key == chosen} for p in spec.presets],
+        "description": request.POST.get("description", ""),
+    }
+
+
+def _animate_spec() -> KindSpec | None:
+    """The animate kind when this server's engine really performs it (else no "Animate this")."""
+    offer = kind_offer(kind=JobKind.ANIMATE)
+    return offer.spec if offer is not None and offer.available else None
+
+
 @login_required
 def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
     photo = photo_get_for_user(user=request.user, photo_id=photo_id)
     balance = credit_balance(user=request.user)
     error = None
     if request.method == "POST":
+        kind = request.POST.get("kind", "")
         try:
             job = job_create(
                 user=request.user,
                 photo_id=photo.pk,
-                kind=request.POST.get("kind", ""),
+                kind=kind,
                 hints=request.POST.get("hints", ""),
                 # An unticked checkbox sends nothing: the form always says yes or no.
                 keep_tone=request.POST.get("keep_tone") == "on",
+                options=_posted_options(request, kind),
             )
         except DomainError as exc:
             error = exc.message
@@ -119,7 +167,7 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
         "options": options,
         "short_of_credits": any(o["available"] and not o["affordable"] for o in options),
         "shortfall": _shortfall(user=request.user, balance=balance, offers=offers),
-        "colour_offered": any(o.available and o.kind.value != "restore" for o in offers),
+        "colour_offered": any(o.available and o.spec.colourizes for o in offers),
         "uses_hints": engine_uses_hints(),
         # Said before spending: the size this photo comes back at on the person's plan, and
         # the caps of both plan groups.
@@ -136,16 +184,55 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
         "error": error,
         # Said before the person picks anything, not only after a refused POST.
         "unconfirmed": "" if request.user.email_confirmed or error else EmailUnconfirmed().message,
+        # The choices of kinds that take them (animation's motion and description).
+        "kind_choices": [_choices_of(o.spec, request) for o in offers if o.available and o.spec.presets],
     }
     return render(request, "processing/job_new.html", context, status=400 if error else 200)
+
+
+@login_required
+def job_animate(request: HttpRequest, job_id: int) -> HttpResponse:
+    """ "Animate this": a short video from one of the person's finished pictures, with its price,
+    the balance and what will happen said before anything is spent."""
+    source = job_get_for_user(user=request.user, job_id=job_id)
+    spec = _animate_spec()
+    if spec is None or source.status != JobStatus.SUCCEEDED or source.is_video:
+        raise Http404("This result cannot be animated.")
+    balance = credit_balance(user=request.user)
+    error = None
+    if request.method == "POST":
+        try:
+            job = job_create(
+                user=request.user,
+                kind=spec.value,
+                inputs=[InputRef(job_id=source.pk)],
+                options=_posted_options(request, spec.value),
+            )
+        except DomainError as exc:
+            error = exc.message
+        else:
+            return redirect("processing:detail", job_id=job.pk)
+    context = {
+        "source": source,
+        "picture_url": media_url(source.result_picture_name),
+        "balance": balance,
+        "affordable": spec.price <= balance,
+        "balance_after": balance - spec.price,
+        "choices": _choices_of(spec, request),
+        "error": error,
+        "unconfirmed": "" if request.user.email_confirmed or error else EmailUnconfirmed().message,
+    }
+    return render(request, "processing/job_animate.html", context, status=400 if error else 200)
 
 
 @login_required
 @vary_on_headers("HX-Request")
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = job_get_for_user(user=request.user, job_id=job_id)
+    video = job.is_video
     context = {
         "job": job,
+        "video": video,
         "queue_position": job_queue_position(job=job),
         "progress": job_progress(job=job),
     }
@@ -153,8 +240,13 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     # waiting or running job (every 2 s, from every open page) signs no URLs and reads no shares.
     if job.status == JobStatus.SUCCEEDED:
         context |= {
-            "before_url": media_url(job.photo.image.name) if job.photo.image else None,
+            "before_url": media_url(job.photo.image.name) if job.photo and job.photo.image else None,
             "result_url": media_url(job.result.name) if job.result else None,
+            "poster_url": media_url(job.result_poster.name) if job.result_poster else None,
+            # "Animate this" under a finished picture, where this server can animate.
+            "animate_url": reverse("processing:animate", args=[job.pk])
+            if job.result and not video and _animate_spec() is not None
+            else None,
             "download_url": (
                 media_url(job.result.name, download_name=job.download_name) if job.result else None
             ),
@@ -266,8 +358,12 @@ def share_public(request: HttpRequest, token: str) -> HttpResponse:
         "reasons": PERSON_REASONS,
         "reported": reported,
         "report_error": report_error,
-        "before_url": media_url(job.photo.image.name),
+        "before_url": media_url(job.photo.image.name) if job.photo and job.photo.image else None,
         "result_url": media_url(job.result.name),
+        "video": job.is_video,
+        "poster_url": media_url(job.result_poster.name) if job.result_poster else None,
+        "video_url": request.build_absolute_uri(reverse("share_video", args=[token])),
+        "ai_made": job_ai_made(job=job),
     }
     response = render(request, "processing/share_public.html", context, status=status)
     response["X-Robots-Tag"] = "noindex"
@@ -286,7 +382,24 @@ def share_preview(request: HttpRequest, token: str) -> HttpResponse:
         link = share_get_public(token=token)
     except NotFound as exc:  # ShareGone too: a gone link shows no picture
         raise Http404(exc.message) from exc
-    url = media_url(link.job.result.name, max_age=settings.SHARE_PREVIEW_URL_MAX_AGE)
+    return _share_media_redirect(request, link.job.result_picture_name)
+
+
+@require_safe
+def share_video(request: HttpRequest, token: str) -> HttpResponse:
+    """A shared video's MP4 for messengers' link cards (Open Graph ``og:video``), checked like
+    the preview; 404 for a link whose result is a picture."""
+    try:
+        link = share_get_public(token=token)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    if not link.job.is_video:
+        raise Http404("This share has no video.")
+    return _share_media_redirect(request, link.job.result.name)
+
+
+def _share_media_redirect(request: HttpRequest, name: str) -> HttpResponse:
+    url = media_url(name, max_age=settings.SHARE_PREVIEW_URL_MAX_AGE)
     response = redirect(request.build_absolute_uri(url))
     response["Cache-Control"] = "no-store"  # ask again each time, so revoking is seen
     response["X-Robots-Tag"] = "noindex"

@@ -536,6 +536,8 @@ ENGINE = env.str("ENGINE", default="local")
 # RunPod credentials and our serverless endpoint (processing/runpod_worker); empty = not set up.
 RUNPOD_API_KEY = env.str("RUNPOD_API_KEY", default="")
 RUNPOD_ENDPOINT_ID = env.str("RUNPOD_ENDPOINT_ID", default="")
+# Animation's own endpoint (workers with REKINDLE_MODEL_BACKEND=wan); empty: RUNPOD_ENDPOINT_ID's.
+RUNPOD_VIDEO_ENDPOINT_ID = env.str("RUNPOD_VIDEO_ENDPOINT_ID", default="")
 # Where the runpod SDK sends requests; set it to the local RunPod-compatible server in tests.
 RUNPOD_ENDPOINT_BASE_URL = env.str("RUNPOD_ENDPOINT_BASE_URL", default="https://api.runpod.ai/v2")
 # Dollars per billed GPU-second (RunPod serverless flex, 80 GB H100 class) for job costs.
@@ -592,6 +594,10 @@ JOB_POLL_INTERVAL_S = 1.0
 JOB_POLL_INTERVAL_MAX_S = 10.0
 # A result that fails the quality check is made again once, then the job fails (refunded).
 JOB_QUALITY_RETRIES = 1
+# Animation (kind "animate"): how many frames at how many frames a second every engine makes
+# (about 5 s; Wan 2.2 wants 4k+1 frames). The quality check expects exactly this many.
+VIDEO_FRAMES = env.int("VIDEO_FRAMES", default=81)
+VIDEO_FPS = env.int("VIDEO_FPS", default=16)
 # Transient engine errors (timeouts, 429, 5xx) are retried this often with backoff + jitter.
 JOB_TRANSIENT_RETRIES = 5
 JOB_RETRY_BASE_S = 2.0

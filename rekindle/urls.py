@@ -6,7 +6,7 @@ from django.urls import include, path
 from credits.views import business_metrics
 from photos.storage import media_serve
 from photos.views import handoff_claim_view
-from processing.views import cost_review, share_preview, share_public
+from processing.views import cost_review, share_preview, share_public, share_video
 from rekindle import health, pwa, views
 from rekindle.api import api
 
@@ -29,6 +29,7 @@ urlpatterns = [
     path("jobs/", include("processing.urls")),
     path("s/<str:token>/", share_public, name="share"),
     path("s/<str:token>/preview.jpg", share_preview, name="share_preview"),
+    path("s/<str:token>/video.mp4", share_video, name="share_video"),
     path("h/<str:token>/", handoff_claim_view, name="handoff_claim"),
     path("media/s/<str:token>/", media_serve, name="media_serve"),
     path("auth/", include("social_django.urls", namespace="social")),

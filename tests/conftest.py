@@ -23,6 +23,7 @@ from django.test import Client
 from tests.embedded import embedded  # noqa: F401 -- the embedded default as real processes
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.processing.tiny_qwen import qwen_backend, tiny_qwen  # noqa: F401 -- the tiny Qwen pipeline (needs torch)
+from tests.processing.tiny_wan import tiny_wan, tiny_wan_lora, wan_backend  # noqa: F401 -- the tiny Wan 2.2 pipeline (needs torch)
 from tests.s3 import s3_storage, seaweedfs  # noqa: F401 -- SeaweedFS fixtures for tests that need S3
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -41,6 +41,11 @@ class Kind(enum.StrEnum):
     def colourizes(self) -> bool:
         return self in (Kind.COLOURIZE, Kind.RESTORE_COLOURIZE)
 
+    @property
+    def makes_video(self) -> bool:
+        """A short video comes back (MP4 in ``EngineResult.video``), not a picture."""
+        return self is Kind.ANIMATE
+
 
 class EngineError(Exception):
     """An engine could not make a result; ``message`` is written for the person who asked."""

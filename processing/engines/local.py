@@ -26,6 +26,8 @@ import numpy as np
 
 from processing.engines.base import EngineRequest, EngineResult, Kind
 from processing.engines.codec import resize_to_fit
+from processing.engines.living import NOTE_NOT_AI, living_photo
+from processing.engines.video import even_size, video_length
 
 NAME = "local"
 MODEL = "opencv-classical"
@@ -689,18 +691,28 @@ def age_signs(m: Measurements, *, dust: bool, lines: bool) -> list[str]:
 class LocalEngine:
     """Engine protocol implementation for the classical pipeline.
 
-    It performs restore only: its "colourize" is a warm tint, not colour, so the colourize
-    kinds are not offered (nor charged) where this engine runs; hints change nothing here.
+    It performs restore, and animate as a "living photo" (a classical camera move, labelled
+    as not AI: processing.engines.living); its "colourize" is a warm tint, not colour, so the
+    colourize kinds are not offered (nor charged) where this engine runs; hints change nothing.
     """
 
     name = NAME
-    performs = frozenset({Kind.RESTORE})
+    performs = frozenset({Kind.RESTORE, Kind.ANIMATE})
     uses_hints = False
+    # Classical, not a model: its results carry no AI marker and say "not AI".
+    generative = False
 
     def run(self, request: EngineRequest) -> EngineResult:
         started, cpu_started = time.perf_counter(), time.thread_time()
         image = resize_to_fit(request.image, request.max_size)
         notes: list[str] = []
+        video = None
+        if request.kind.makes_video:
+            frames, fps = video_length(request.options)
+            video = living_photo(image, preset=request.options.get("preset", ""), frames=frames, fps=fps)
+            width, height = even_size(image.shape[1], image.shape[0])
+            image = np.ascontiguousarray(image[:height, :width])
+            notes.append(NOTE_NOT_AI)
         if request.kind.restores:
             image, _ = restore(image, keep_tone=request.keep_tone)
         if request.kind.colourizes:
@@ -716,7 +728,7 @@ class LocalEngine:
             "gpu_seconds": 0.0,
             "cpu_seconds": time.thread_time() - cpu_started,
         }
-        return EngineResult(image=image, engine=NAME, usage=usage, notes=notes, model=MODEL)
+        return EngineResult(image=image, engine=NAME, usage=usage, notes=notes, model=MODEL, video=video)
 
 
 __all__ = ["NAME", "Kind", "LocalEngine", "Measurements", "measure", "restore", "tint"]

@@ -18,6 +18,7 @@ not be aligned → processing.quality.QualityCheckFailed (handled like a failed 
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import time
 from collections.abc import Iterable
@@ -60,6 +61,8 @@ class RunPodEngine:
     name = NAME
     performs = frozenset(Kind)
     uses_hints = True
+    # A model makes its results: they carry the IPTC trained-algorithmic-media marker.
+    generative = True
 
     def __init__(
         self,
@@ -70,6 +73,7 @@ class RunPodEngine:
         request_timeout: float = 15.0,
         max_wait: float = 1800.0,
         result_origins: Iterable[str] = (),
+        video_endpoint_id: str = "",
     ) -> None:
         if not api_key or not endpoint_id:
             raise PermanentEngineError(
@@ -79,6 +83,9 @@ class RunPodEngine:
         import runpod
 
         self.endpoint_id = endpoint_id
+        # Videos (animate) run on their own endpoint when one is set: its workers load Wan 2.2
+        # (REKINDLE_MODEL_BACKEND=wan), which does not fit next to Qwen-Image-Edit on one GPU.
+        self.video_endpoint_id = video_endpoint_id
         self.request_timeout = request_timeout
         self.max_wait = max_wait
         self.endpoint = runpod.Endpoint(endpoint_id, api_key=api_key)
@@ -112,7 +119,17 @@ class RunPodEngine:
             endpoint_id=getattr(settings, "RUNPOD_ENDPOINT_ID", ""),
             base_url=getattr(settings, "RUNPOD_ENDPOINT_BASE_URL", "") or None,
             result_origins=storage_origins(),
+            video_endpoint_id=getattr(settings, "RUNPOD_VIDEO_ENDPOINT_ID", ""),
         )
+
+    def _endpoint_for(self, kind: Kind) -> str:
+        return self.video_endpoint_id if kind.makes_video and self.video_endpoint_id else self.endpoint_id
+
+    def _split(self, external_id: str) -> tuple[str, str]:
+        """(endpoint, RunPod job id) of an external id: a job on another endpoint than the main
+        one is stored as "<endpoint>:<job id>"."""
+        endpoint, sep, job_id = external_id.rpartition(":")
+        return (endpoint, job_id) if sep and endpoint else (self.endpoint_id, external_id)
 
     # --- HTTP through the SDK ------------------------------------------------------------
 
@@ -157,10 +174,14 @@ class RunPodEngine:
         job_input: dict[str, Any] = {
             "kind": request.kind.value,
             "max_size": list(request.max_size),
-            "instruction": instruction_for(request.kind, request.hints, keep_tone=request.keep_tone),
+            "instruction": instruction_for(
+                request.kind, request.hints, keep_tone=request.keep_tone, options=request.options
+            ),
             "seed": request.seed,
             "job_ref": request.job_ref,
         }
+        if request.options:
+            job_input["options"] = dict(request.options)
         if request.hints:
             job_input["hints"] = request.hints
         if image_url:
@@ -194,8 +215,9 @@ class RunPodEngine:
         job_input = self.build_input(
             request, image_url=image_url, result_put_url=result_put_url, result_get_url=result_get_url
         )
+        endpoint_id = self._endpoint_for(request.kind)
         try:
-            response = self._call("POST", f"{self.endpoint_id}/run", {"input": job_input})
+            response = self._call("POST", f"{endpoint_id}/run", {"input": job_input})
         except requests.HTTPError as exc:
             raise PermanentEngineError(
                 "The restoration endpoint does not exist.", code="engine_not_found"
@@ -204,12 +226,13 @@ class RunPodEngine:
         if not external_id:
             raise TransientEngineError(UNAVAILABLE, code="engine_bad_response")
         logger.info("runpod job %s submitted for %s", external_id, request.job_ref or "-")
-        return str(external_id)
+        return str(external_id) if endpoint_id == self.endpoint_id else f"{endpoint_id}:{external_id}"
 
     def status(self, external_id: str) -> dict[str, Any]:
         """RunPod's raw status object for ``external_id``."""
         try:
-            return self._call("GET", f"{self.endpoint_id}/status/{external_id}")
+            endpoint_id, job_id = self._split(external_id)
+            return self._call("GET", f"{endpoint_id}/status/{job_id}")
         except requests.HTTPError as exc:
             raise TransientEngineError(RETRY_JOB, code="engine_job_lost", resubmit=True) from exc
 
@@ -244,7 +267,8 @@ class RunPodEngine:
     def cancel(self, external_id: str) -> None:
         """Ask RunPod to stop the job; a job it no longer knows counts as stopped."""
         try:
-            self._call("POST", f"{self.endpoint_id}/cancel/{external_id}")
+            endpoint_id, job_id = self._split(external_id)
+            self._call("POST", f"{endpoint_id}/cancel/{job_id}")
         except requests.HTTPError:
             return
 
@@ -313,8 +337,25 @@ class RunPodEngine:
         }
         notes = [str(n) for n in output.get("notes") or [] if isinstance(n, str)]
         return EngineResult(
-            image=image, engine=NAME, usage=usage, notes=notes, model=str(output.get("model") or "")
+            image=image,
+            engine=NAME,
+            usage=usage,
+            notes=notes,
+            model=str(output.get("model") or ""),
+            video=self._video(output),
         )
+
+    def _video(self, output: dict[str, Any]) -> bytes | None:
+        """A video kind's MP4 (by URL from our storage, or base64), None when there is none;
+        whether it plays is the server's video quality check's business."""
+        try:
+            if isinstance(output.get("video_url"), str):
+                return self._download(output["video_url"])
+            if isinstance(output.get("video_b64"), str):
+                return base64.b64decode(output["video_b64"], validate=True)
+        except (ValueError, binascii.Error) as exc:
+            raise QualityCheckFailed("The video could not be read.", code="result_not_video") from exc
+        return None
 
     def _download(self, url: str) -> bytes:
         if _origin(url) not in self.result_origins:

@@ -5,6 +5,7 @@
   (weights baked into the image or on a network volume; ``HF_HUB_OFFLINE=1`` in the image
   makes a missing copy an error instead of a 50 GB download per cold start). torch and
   diffusers are imported only when it loads.
+- ``wan``: Wan 2.2 image-to-video for animation (processing/runpod_worker/wan.py).
 - ``local``: the classical OpenCV engine, so the same handler runs without a GPU (the local
   RunPod-compatible server and tests use it).
 
@@ -35,17 +36,22 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class BackendOutput:
-    """A backend's result: the image (same size as the input), billable GPU time, notes."""
+    """A backend's result: the image (same size as the input), billable GPU time, notes; for a
+    video kind, ``video`` (MP4 bytes) with ``image`` its first frame (the poster)."""
 
     image: np.ndarray
     gpu_seconds: float
     model: str
     notes: list[str] = field(default_factory=list)
+    video: bytes | None = None
 
 
 class Backend(Protocol):
     name: str
     model: str
+    # The kinds this backend does; the handler refuses the others (a Qwen worker asked for a
+    # video, a Wan worker asked to restore: the server sent it to the wrong endpoint).
+    kinds: frozenset[Kind]
 
     def run(
         self,
@@ -57,6 +63,7 @@ class Backend(Protocol):
         hints: str | None = None,
         progress: Progress | None = None,
         extra_images: list[np.ndarray] | None = None,
+        options: dict[str, str] | None = None,
     ) -> BackendOutput: ...
 
 
@@ -64,6 +71,7 @@ class LocalBackend:
     """The classical engine behind the worker's interface (no GPU, no weights)."""
 
     name = "local"
+    kinds = frozenset(Kind)
 
     def __init__(self) -> None:
         from processing.engines.local import MODEL, LocalEngine
@@ -81,14 +89,19 @@ class LocalBackend:
         hints: str | None = None,
         progress: Progress | None = None,
         extra_images: list[np.ndarray] | None = None,
+        options: dict[str, str] | None = None,
     ) -> BackendOutput:
         """One pass of the classical engine: no steps to report, extra images unused."""
         height, width = image.shape[:2]
         # The image is already fitted to the cap, so a cap of its own size changes nothing.
         cap = (max(width, height), min(width, height))
-        request = EngineRequest(image=image, kind=kind, max_size=cap, seed=seed, hints=hints)
+        request = EngineRequest(
+            image=image, kind=kind, max_size=cap, seed=seed, hints=hints, options=options or {}
+        )
         result = self.engine.run(request)
-        return BackendOutput(image=result.image, gpu_seconds=0.0, model=self.model, notes=result.notes)
+        return BackendOutput(
+            image=result.image, gpu_seconds=0.0, model=self.model, notes=result.notes, video=result.video
+        )
 
 
 def model_size(width: int, height: int, pixels: int = MODEL_PIXELS) -> tuple[int, int]:
@@ -106,6 +119,7 @@ class QwenBackend:
     with the settings of processing/runpod_worker/pipeline.py (``REKINDLE_*``)."""
 
     name = "qwen"
+    kinds = frozenset(kind for kind in Kind if not kind.makes_video)
 
     def __init__(self, settings: PipelineSettings | None = None) -> None:
         import torch
@@ -175,6 +189,7 @@ class QwenBackend:
         hints: str | None = None,
         progress: Progress | None = None,
         extra_images: list[np.ndarray] | None = None,
+        options: dict[str, str] | None = None,
     ) -> BackendOutput:
         """``hints`` are already part of ``instruction`` for this backend."""
         generated, gpu_seconds = self.generate(
@@ -200,10 +215,15 @@ class QwenBackend:
 
 
 def load_backend(name: str, *, settings: PipelineSettings | None = None) -> Backend:
-    """The backend called ``name`` ("qwen" or "local"), loaded and ready; the qwen one with
-    ``settings`` (default: from the environment)."""
+    """The backend called ``name`` ("qwen", "wan" or "local"), loaded and ready; the qwen one
+    with ``settings`` (default: from the environment); the wan one reads its own settings
+    (processing/runpod_worker/wan.py)."""
     if name == "qwen":
         return QwenBackend(settings)
+    if name == "wan":
+        from processing.runpod_worker.wan import WanBackend
+
+        return WanBackend()
     if name == "local":
         return LocalBackend()
-    raise ValueError(f"REKINDLE_MODEL_BACKEND must be 'qwen' or 'local', not {name!r}")
+    raise ValueError(f"REKINDLE_MODEL_BACKEND must be 'qwen', 'wan' or 'local', not {name!r}")

@@ -1,5 +1,5 @@
 """``python -m processing.runpod_worker.bench``: seconds per call and peak memory of the
-worker's qwen backend.
+worker's qwen backend, then of its wan backend (processing/runpod_worker/bench_wan.py).
 
 On CPU (always): the tiny random pipeline (processing/runpod_worker/tiny.py) at two output
 sizes, each size in its own process so its peak RSS is its own. With a CUDA device: the model
@@ -116,6 +116,10 @@ def main() -> None:
                 f"  {size:>9}: {figures['s_per_call']:.3f} s per call, peak RSS {figures['peak_rss_mb']} MB "
                 f"(load {figures['load_s']} s)"
             )
+
+        from processing.runpod_worker.bench_wan import cpu_figures
+
+        cpu_figures(sizes=args.sizes, steps=2, frames=9, calls=args.calls)
 
         import torch
 

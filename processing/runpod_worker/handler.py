@@ -7,12 +7,18 @@ worker imports the handler, then serves many jobs). Run as a worker with
 
 Output: ``image_b64`` (PNG) or, when the input gave presigned result URLs, ``image_url``;
 plus ``width``, ``height``, ``gpu_seconds``, ``seconds``, ``model``, ``backend``, ``notes``.
+A video kind (animate) also returns the MP4: uploaded to ``result_put_url`` and named by
+``video_url`` when the input gave presigned URLs (the normal case: a 5 s 720p MP4 is several
+MB, too much for RunPod's payload limit as base64), otherwise as ``video_b64`` only while it
+and the poster fit under that limit, else the job fails with ``result_too_large``; the poster
+(first frame) always comes back as ``image_b64``.
 While it runs, each denoising step is reported through ``progress_update(job, {"stage",
 "step", "steps"})`` (RunPod's, or the local server's).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import time
@@ -34,7 +40,7 @@ from processing.engines.codec import (
 from processing.engines.prompts import NOTE_HINTS_UNUSED, instruction_for
 from processing.runpod_worker.align import AlignmentFailed
 from processing.runpod_worker.backends import Backend, Progress, load_backend
-from processing.runpod_worker.schema import JobInput, error_output
+from processing.runpod_worker.schema import MAX_B64_CHARS, JobInput, error_output
 
 logger = logging.getLogger(__name__)
 
@@ -113,17 +119,24 @@ def handler(
     try:
         request = EngineRequest(
             image=image, kind=Kind(params.kind), max_size=params.max_size, hints=params.hints,
-            seed=params.seed, job_ref=params.job_ref,
+            seed=params.seed, job_ref=params.job_ref, options=params.options,
         )  # fmt: skip
     except EngineError as exc:
         return error_output("bad_image", exc.message)
+    kinds = getattr(backend, "kinds", None)
+    if kinds is not None and request.kind not in kinds:
+        return error_output(
+            "wrong_worker",
+            f"This worker ({backend.name}) does not do “{request.kind.value}”; check the endpoint.",
+        )
     reference = resize_to_fit(request.image, request.max_size)
-    instruction = params.instruction or instruction_for(request.kind, request.hints)
+    instruction = params.instruction or instruction_for(request.kind, request.hints, options=request.options)
 
     try:
         output = backend.run(
             reference, kind=request.kind, instruction=instruction, seed=request.seed, hints=request.hints,
             progress=_reporter(job, request.kind, progress_update), extra_images=extra_images,
+            **({"options": request.options} if request.options else {}),
         )  # fmt: skip
     except AlignmentFailed:
         return error_output("alignment_failed", "The restored picture could not be lined up with the photo.")
@@ -143,6 +156,8 @@ def handler(
         "notes": notes,
         "format": "png",
     }
+    if output.video is not None:
+        return _video_result(params, output, result, started)
     if params.result_put_url:
         try:
             response = requests.put(
@@ -155,6 +170,34 @@ def handler(
         result["image_url"] = params.result_get_url
     else:
         result["image_b64"] = encode_b64(output.image)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def _video_result(params: JobInput, output: Any, result: dict[str, Any], started: float) -> dict[str, Any]:
+    """The output of a video kind: the MP4 by presigned URL (or base64 while it fits), the
+    poster as base64."""
+    poster = encode_b64(output.image)
+    result.update(image_b64=poster, video_format="mp4", video_bytes=len(output.video))
+    if params.result_put_url:
+        try:
+            response = requests.put(
+                params.result_put_url, data=output.video, headers={"Content-Type": "video/mp4"},
+                timeout=HTTP_TIMEOUT,
+            )  # fmt: skip
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            return error_output("upload_failed", f"The video could not be uploaded ({type(exc).__name__}).")
+        result["video_url"] = params.result_get_url
+    else:
+        encoded = base64.b64encode(output.video).decode("ascii")
+        if len(encoded) + len(poster) > MAX_B64_CHARS:
+            return error_output(
+                "result_too_large",
+                f"The video ({len(output.video) // 1024} KB) is too large to return without file storage; "
+                "the server must send presigned result URLs (S3) for videos this size.",
+            )
+        result["video_b64"] = encoded
     result["seconds"] = round(time.perf_counter() - started, 3)
     return result
 

@@ -17,6 +17,8 @@ from processing.engines.base import HINTS_MAX_LENGTH
 MAX_B64_CHARS = 9_500_000
 MAX_INSTRUCTION_LENGTH = 1000
 MAX_EXTRA_IMAGES = 2
+MAX_OPTIONS = 8
+MAX_OPTION_LENGTH = 500
 
 # Error codes the worker reports. Retryable ones may succeed on another attempt (a flaky
 # download, a worker that ran out of memory, an unlucky seed); the others never will.
@@ -28,7 +30,7 @@ class JobInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    kind: Literal["restore", "colourize", "restore_colourize"]
+    kind: Literal["restore", "colourize", "restore_colourize", "animate"]
     image_url: str | None = Field(default=None, max_length=4096, pattern=r"^https?://")
     image_b64: str | None = Field(default=None, max_length=MAX_B64_CHARS)
     # More pictures the model sees next to the photo (bring-together): base64, at most
@@ -39,6 +41,9 @@ class JobInput(BaseModel):
     hints: str | None = Field(default=None, max_length=HINTS_MAX_LENGTH * 2)
     instruction: str | None = Field(default=None, max_length=MAX_INSTRUCTION_LENGTH)
     seed: int = Field(default=0, ge=0, lt=2**32)
+    # The kind's choices and the server's settings for it (animate: "preset", "description",
+    # "frames", "fps"), plain strings as in EngineRequest.options.
+    options: dict[str, str] = Field(default_factory=dict, max_length=MAX_OPTIONS)
     job_ref: str = Field(default="", max_length=200)
     # Where to PUT the result (a presigned URL) and the URL to report back for reading it;
     # without them the result comes back as base64 in the output.
@@ -54,6 +59,10 @@ class JobInput(BaseModel):
             raise ValueError("max_size must be (long side, short side) between 16 and 4096")
         if len(self.image_b64 or "") + sum(len(extra) for extra in self.extra_images_b64) > MAX_B64_CHARS:
             raise ValueError(f"the images together must be under {MAX_B64_CHARS} base64 characters")
+        if any(len(key) > 40 or len(value) > MAX_OPTION_LENGTH for key, value in self.options.items()):
+            raise ValueError(
+                f"options must be short (names up to 40, values up to {MAX_OPTION_LENGTH} characters)"
+            )
         if (self.result_put_url is None) != (self.result_get_url is None):
             raise ValueError("give both result_put_url and result_get_url, or neither")
         return self

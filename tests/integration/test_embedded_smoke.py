@@ -85,10 +85,7 @@ def test_embedded_sign_up_then_sign_in(embedded):
     assert fresh.get(f"{embedded}/accounts/", timeout=5).url.endswith("/accounts/")
 
 
-def test_embedded_default_restores_a_photo_end_to_end(embedded):
-    base, _, _ = embedded
-    from tests.photos import images
-
+def _demo_session(base: str) -> tuple[requests.Session, dict[str, str]]:
     browser = requests.Session()
     page = browser.get(f"{base}/accounts/login/", timeout=5)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
@@ -98,7 +95,24 @@ def test_embedded_default_restores_a_photo_end_to_end(embedded):
               "password": "rekindle-demo-photos"},
         headers={"Referer": f"{base}/accounts/login/"}, timeout=10,
     )  # fmt: skip
-    headers = {"X-CSRFToken": browser.cookies["csrftoken"], "Referer": f"{base}/"}
+    return browser, {"X-CSRFToken": browser.cookies["csrftoken"], "Referer": f"{base}/"}
+
+
+def _finished(browser: requests.Session, base: str, headers: dict[str, str], payload: dict) -> dict:
+    created = browser.post(f"{base}/api/v1/jobs", json=payload, headers=headers, timeout=10)
+    assert created.status_code == 202, created.text
+    job_url = f"{base}/api/v1/jobs/{created.json()['id']}"
+    deadline = time.monotonic() + 120
+    while (job := browser.get(job_url, timeout=5).json())["status"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, "the worker did not finish the job"
+        time.sleep(0.3)
+    return job
+
+
+def _restored(base: str) -> tuple[requests.Session, dict[str, str], dict]:
+    from tests.photos import images
+
+    browser, headers = _demo_session(base)
     uploaded = browser.post(
         f"{base}/api/v1/photos",
         files={"file": ("old.jpg", images.jpeg(), "image/jpeg")},
@@ -111,17 +125,44 @@ def test_embedded_default_restores_a_photo_end_to_end(embedded):
     while browser.get(f"{base}/api/v1/photos/{photo_id}", timeout=5).json()["status"] != "ready":
         assert time.monotonic() < deadline, "the worker did not prepare the photo"
         time.sleep(0.3)
-    created = browser.post(
-        f"{base}/api/v1/jobs", json={"photo_id": photo_id, "kind": "restore"}, headers=headers, timeout=10
-    )
-    assert created.status_code == 202, created.text
-    job_url = f"{base}/api/v1/jobs/{created.json()['id']}"
-    while (job := browser.get(job_url, timeout=5).json())["status"] not in ("succeeded", "failed"):
-        assert time.monotonic() < deadline + 60, "the worker did not finish the job"
-        time.sleep(0.3)
+    return browser, headers, _finished(browser, base, headers, {"photo_id": photo_id, "kind": "restore"})
+
+
+def test_embedded_default_restores_a_photo_end_to_end(embedded):
+    base, _, _ = embedded
+    browser, _, job = _restored(base)
     assert job["status"] == "succeeded", job
     result = browser.get(f"{base}{job['result_url']}", timeout=10)
     assert result.status_code == 200 and result.content[:3] == b"\xff\xd8\xff"
+
+
+def test_embedded_default_animates_a_restored_photo_with_the_living_photo(embedded):
+    """`make run`'s local engine: "Animate this" on a restored photo makes a real MP4 (not AI)."""
+    base, env, _ = embedded
+    grant = (
+        "import rekindle, django; django.setup(); from accounts.models import User; "
+        "from credits.services import credits_grant; "
+        "credits_grant(user=User.objects.get(email='demo@rekindle.local'), amount=20, "
+        "key='smoke-animate', reason='smoke test')"
+    )
+    subprocess.run([sys.executable, "-c", grant], cwd=ROOT, env=env, check=True, capture_output=True)
+    browser, headers, restored = _restored(base)
+    assert restored["status"] == "succeeded", restored
+    job = _finished(
+        browser,
+        base,
+        headers,
+        {"kind": "animate", "source_job_id": restored["id"], "options": {"preset": "smile"}},
+    )
+    assert job["status"] == "succeeded", job
+    assert job["result_type"] == "video" and job["ai_made"] is False
+    assert any("without AI" in note for note in job["notes"])
+    video = browser.get(f"{base}{job['result_url']}", timeout=10)
+    assert video.status_code == 200 and video.headers["Content-Type"] == "video/mp4"
+    from processing.engines.video import decode_mp4
+
+    decoded = decode_mp4(video.content)
+    assert len(decoded.frames) == 81 and decoded.size == (job["result_width"], job["result_height"])
 
 
 def test_embedded_queue_status_reads_the_filesystem_queue(embedded):

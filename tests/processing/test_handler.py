@@ -69,7 +69,7 @@ def test_hints_on_a_restore_only_job_are_noted_as_unused(camera: np.ndarray) -> 
     [
         ({"kind": "restore"}, "image_url or image_b64"),
         ({"kind": "restore", "image_b64": "AAAA", "image_url": "https://x/y.png"}, "exactly one"),
-        ({"kind": "animate", "image_b64": "AAAA"}, "kind"),
+        ({"kind": "sharpen", "image_b64": "AAAA"}, "kind"),
         ({"kind": "restore", "image_b64": "AAAA", "colour": "red"}, "colour"),
         ({"kind": "restore", "image_b64": "AAAA", "max_size": [100, 4]}, "max_size"),
         ({"kind": "restore", "image_b64": "AAAA", "seed": -1}, "seed"),

@@ -55,7 +55,7 @@ def test_creating_a_job_charges_the_price_and_queues_it_on_the_tier_queue(user, 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("kind", "code", "status"), [("sharpen", "unknown_kind", 422), ("animate", "unknown_kind", 422)]
+    ("kind", "code", "status"), [("sharpen", "unknown_kind", 422), ("", "kind_required", 400)]
 )
 def test_unknown_or_unoffered_kind_is_refused(signed_in_client, user, kind, code, status):
     photo = ready_photo(user)

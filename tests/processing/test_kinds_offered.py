@@ -47,7 +47,8 @@ def _radio(html: str, kind: str) -> str:
 
 
 def test_each_engine_declares_what_it_really_performs():
-    assert LocalEngine.performs == frozenset({Kind.RESTORE})  # its "colour" is a tint
+    # Its "colour" is a tint; its animation is a classical camera move, labelled as not AI.
+    assert LocalEngine.performs == frozenset({Kind.RESTORE, Kind.ANIMATE})
     assert LocalEngine.uses_hints is False
     assert RunPodEngine.performs == frozenset(Kind)
     assert RunPodEngine.uses_hints is True
@@ -61,7 +62,7 @@ def test_kinds_offered_follow_the_engine_with_a_plain_reason():
         assert not local[kind].available
         assert local[kind].reason and not JARGON.search(local[kind].reason)
     assert all(o.available for o in kinds_offered(engine="runpod"))
-    assert [o.price for o in kinds_offered(engine="runpod")] == [2, 3, 4]
+    assert [o.price for o in kinds_offered(engine="runpod")] == [2, 3, 4, 8]
 
 
 @pytest.mark.parametrize("kind", COLOUR_KINDS)
@@ -73,7 +74,7 @@ def test_api_refuses_a_kind_the_engine_cannot_do_without_charging(signed_in_clie
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "kind_unavailable"
-    assert "nothing was charged" in body["message"] and "Choose one of: restore." in body["message"]
+    assert "nothing was charged" in body["message"] and "Choose one of: restore, animate." in body["message"]
     assert not JARGON.search(body["message"])
     assert credit_balance(user=user) == 3 and Job.objects.count() == 0
 
@@ -111,7 +112,8 @@ def test_choice_page_on_an_engine_without_colour_shows_it_unavailable_and_no_hin
     assert "Not available:" in help_text and "cannot add real colour" in help_text
     assert not JARGON.search(re.sub(r"<[^>]+>", "", help_text))
     assert 'name="hints"' not in html  # this engine ignores hints: none offered
-    assert "Some options need more credits" not in html  # nothing is missing but colour itself
+    # Free credits (3) buy a restore; only the 8-credit animation asks for more.
+    assert "Some options need more credits" in html and "disabled" in _radio(html, "animate")
     assert re.search(r'<button type="submit" class="btn-primary w-full">Start</button>', html)
 
 

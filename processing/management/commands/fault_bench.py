@@ -228,7 +228,7 @@ class Command(BaseCommand):
 
     def orphan_files(self, jobs: Any) -> list[str]:
         """Result files in the bench users' folders that no job points at."""
-        known = {f.name for j in jobs for f in (j.result, j.result_thumbnail) if f}
+        known = {name for j in jobs for name in j.result_files}
         orphans = []
         for user_id in self.user_ids:
             try:
