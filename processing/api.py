@@ -10,9 +10,14 @@ from ninja.pagination import PageNumberPagination, paginate
 from pydantic import Field
 
 from photos.storage import media_url
-from processing.models import Job
-from processing.selectors import job_get_for_user, job_list_for_user, job_queue_position
-from processing.services import job_cancel, job_create
+from processing.models import Job, JobInput
+from processing.selectors import (
+    job_get_for_user,
+    job_input_thumbnail_url,
+    job_list_for_user,
+    job_queue_position,
+)
+from processing.services import InputRef, job_cancel, job_create
 
 router = Router(tags=["jobs"])
 
@@ -23,8 +28,23 @@ ENGINE_LABELS = {
 
 
 class JobIn(Schema):
-    photo_id: int
-    kind: str = Field(description="restore, colourize or restore_colourize")
+    photo_id: int | None = Field(default=None, description="The photo, for kinds that take one")
+    photo_ids: list[int] | None = Field(
+        default=None,
+        max_length=10,
+        description="bring_together: two or three of your photos, in order (picture 1, 2, 3)",
+    )
+    kind: str = Field(description="restore, colourize, restore_colourize or bring_together")
+    setting: str | None = Field(
+        default=None,
+        description="bring_together: side_by_side (default), sofa, family_table or garden",
+    )
+    description: str | None = Field(
+        default=None, max_length=1000, description="bring_together: the setting in your own words (short)"
+    )
+    colour: str | None = Field(
+        default=None, description="bring_together: colour (default) or black_and_white"
+    )
     hints: str | None = Field(default=None, max_length=200, description="Optional colour description")
     keep_tone: bool | None = Field(
         default=None,
@@ -35,9 +55,24 @@ class JobIn(Schema):
     )
 
 
+class JobInputOut(Schema):
+    position: int
+    photo_id: int
+    # Set when the input is the finished result of another of your jobs.
+    source_job_id: int | None
+    thumbnail_url: str | None
+
+    @staticmethod
+    def resolve_thumbnail_url(row: JobInput) -> str | None:
+        return job_input_thumbnail_url(row=row)
+
+
 class JobOut(Schema):
     id: int
-    photo_id: int
+    # The photo the job belongs to; empty for a bring-together result whose photos were deleted.
+    photo_id: int | None
+    inputs: list[JobInputOut]
+    options: dict[str, str]
     kind: str
     status: str
     engine: str
@@ -62,6 +97,10 @@ class JobOut(Schema):
     finished_at: datetime | None
 
     @staticmethod
+    def resolve_inputs(job: Job) -> list[JobInput]:
+        return job.input_list()
+
+    @staticmethod
     def resolve_engine_label(job: Job) -> str:
         return ENGINE_LABELS.get(job.engine, job.engine)
 
@@ -78,16 +117,20 @@ class JobOut(Schema):
         return media_url(job.result_thumbnail.name) if job.result_thumbnail else None
 
 
-@router.post("", response={202: JobOut}, summary="Start a job on one of your photos (charges credits)")
+@router.post("", response={202: JobOut}, summary="Start a job on your photos (charges credits)")
 def create_job(request: HttpRequest, payload: JobIn) -> Status:
+    options = {"preset": payload.setting, "description": payload.description, "colour": payload.colour}
+    inputs = [InputRef(photo_id=pk) for pk in payload.photo_ids] if payload.photo_ids is not None else None
     return Status(
         202,
         job_create(
             user=request.user,
-            photo_id=payload.photo_id,
             kind=payload.kind,
+            photo_id=payload.photo_id,
+            inputs=inputs,
             hints=payload.hints,
             keep_tone=payload.keep_tone,
+            options={key: value for key, value in options.items() if value is not None},
         ),
     )
 

@@ -22,8 +22,10 @@ from credits.plans import job_price
 from photos import imaging
 from processing.engines.base import EngineResult, Kind, engine_class
 from processing.engines.codec import expected_size
+from processing.engines.prompts import TOGETHER_DESCRIPTION_MAX, TOGETHER_SETTINGS
 from processing.models import JobKind
 from processing.quality import quality_check
+from processing.together import together_check, together_result_size
 
 
 class ResultType(enum.Enum):
@@ -118,6 +120,18 @@ class KindSpec:
 
 NO_COLOUR_REASON = "This server cannot add real colour to photos yet."
 
+
+# Bring together's settings in plain words; the phrase the model gets is in prompts.py.
+TOGETHER_PRESETS = tuple(
+    Preset(key=key, label=label, phrase=TOGETHER_SETTINGS[key])
+    for key, label in (
+        ("side_by_side", "Side by side"),
+        ("sofa", "Sitting together on a sofa"),
+        ("family_table", "At a family table"),
+        ("garden", "Outdoors in a garden"),
+    )
+)
+
 KIND_SPECS: dict[str, KindSpec] = {
     spec.value: spec
     for spec in (
@@ -137,6 +151,19 @@ KIND_SPECS: dict[str, KindSpec] = {
             done_word="Restored and colourized",
             help="Both: repair first, then add colour.",
             unavailable_reason=NO_COLOUR_REASON,
+        ),
+        KindSpec(
+            kind=JobKind.BRING_TOGETHER,
+            done_word="Brought together",
+            help="People from two or three photos in one new picture.",
+            inputs=(2, 3),
+            accepts_results=True,
+            presets=TOGETHER_PRESETS,
+            description_max=TOGETHER_DESCRIPTION_MAX,
+            colour_choice=True,
+            result_outlives_inputs=True,
+            check=together_check,
+            result_size=together_result_size,
         ),
     )
 }

@@ -32,7 +32,7 @@ from processing.models import (
     ReportStatus,
     ShareLink,
 )
-from processing.services import job_cancel_open_for_user
+from processing.services import job_cancel_open_for_user, job_photo_release
 from processing.sharing import share_get_public
 from rekindle.exceptions import DomainError, NotFound
 
@@ -209,8 +209,19 @@ def report_remove_content(*, report_id: int, actor: User) -> Report:
     with transaction.atomic():
         report = _locked_open_report(report_id)
         photo = _reported_photo(report)
-        detail = "Content already gone."
+        removed: list[str] = []
+        job = report.job if report.job_id is not None else None
+        if job is not None and job.spec.result_outlives_inputs:
+            # A reported new picture (bring together) is content of its own: it goes, with its
+            # links, whatever happens to the photos it was made from.
+            ShareLink.objects.filter(job=job, revoked_at__isnull=True).update(revoked_at=timezone.now())
+            job_names = [f.name for f in (job.result, job.result_thumbnail, job.result_poster) if f]
+            job.delete()
+            transaction.on_commit(lambda: [default_storage.delete(name) for name in job_names])
+            removed.append(f"result {report.job_id} and {len(job_names)} file(s)")
+            photo = Photo.objects.filter(pk=photo.pk).first() if photo is not None else None
         if photo is not None:
+            job_photo_release(photo=photo)
             names = photo_files(photo)
             # Revoke first: a share page served during the rest of this transaction already 404s.
             ShareLink.objects.filter(job__photo=photo, revoked_at__isnull=True).update(
@@ -219,9 +230,10 @@ def report_remove_content(*, report_id: int, actor: User) -> Report:
             siblings = Report.objects.filter(photo=photo, status=ReportStatus.OPEN).exclude(pk=report.pk)
             for other in siblings.select_for_update():
                 _close(other, status=ReportStatus.REMOVED, actor=actor)
-            detail = f"Removed photo {photo.pk} and {len(names)} file(s)."
+            removed.append(f"photo {photo.pk} and {len(names)} file(s)")
             photo.delete()
             transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+        detail = f"Removed {'; '.join(removed)}." if removed else "Content already gone."
         report.refresh_from_db()
         _close(report, status=ReportStatus.REMOVED, actor=actor)
         _record(ModerationActionKind.REMOVE, actor=actor, subject=report.owner, report=report, detail=detail)

@@ -26,8 +26,8 @@ from credits.selectors import credit_balance, next_grant_date, user_plan
 from photos.imaging import fit_size
 from photos.selectors import photo_get_for_user, photo_is_toned
 from photos.storage import media_url
-from processing.kinds import KindOffer, engine_uses_hints, kinds_offered
-from processing.models import PERSON_REASONS
+from processing.kinds import KindOffer, engine_uses_hints, kind_offer, kind_spec, kinds_offered
+from processing.models import PERSON_REASONS, JobKind
 from processing.moderation import report_photo, report_share
 from processing.selectors import (
     COST_WINDOW_DAYS,
@@ -35,7 +35,9 @@ from processing.selectors import (
     cost_per_kind,
     cost_spend_per_day,
     cost_top_users,
+    input_choices_for_user,
     job_get_for_user,
+    job_input_thumbnail_url,
     job_list_for_user,
     job_progress,
     job_queue_position,
@@ -108,7 +110,7 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
             error = exc.message
         else:
             return redirect("processing:detail", job_id=job.pk)
-    offers = kinds_offered()
+    offers = kinds_offered(single_photo=True)
     options = _kind_options(offers, balance, photo)
     plan = user_plan(user=request.user)
     toned = photo_is_toned(photo=photo)
@@ -140,6 +142,56 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
     return render(request, "processing/job_new.html", context, status=400 if error else 200)
 
 
+def _together_order(post) -> list[str]:
+    """The chosen pictures in the person's order: the page's script keeps the order they were
+    ticked in ``order``; without script (or when it disagrees) the form's order stands."""
+    picks = [value for value in post.getlist("pick") if value]
+    order = [value for value in post.get("order", "").split(",") if value]
+    return order if sorted(order) == sorted(picks) else picks
+
+
+@login_required
+def together_new(request: HttpRequest) -> HttpResponse:
+    """Bring together: choose two or three photos (or finished results), a setting and colour."""
+    offer = kind_offer(kind=JobKind.BRING_TOGETHER)
+    spec = offer.spec if offer else kind_spec(JobKind.BRING_TOGETHER)
+    choices = input_choices_for_user(user=request.user, accepts_results=spec.accepts_results)
+    by_value = {choice.value: choice for choice in choices}
+    balance = credit_balance(user=request.user)
+    error, chosen = None, []
+    form = {"preset": spec.presets[0].key, "description": "", "colour": "colour"}
+    if request.method == "POST":
+        chosen = _together_order(request.POST)
+        form = {key: request.POST.get(key, "").strip() for key in form}
+        try:
+            unknown = next((value for value in chosen if value not in by_value), None)
+            if unknown is not None:
+                raise NotFound(f"Picture {chosen.index(unknown) + 1}: no such photo.")
+            job = job_create(
+                user=request.user,
+                kind=spec.value,
+                inputs=[by_value[value].ref for value in chosen],
+                options={key: value for key, value in form.items() if value},
+            )
+        except DomainError as exc:
+            error = exc.message
+        else:
+            return redirect("processing:detail", job_id=job.pk)
+    context = {
+        "spec": spec,
+        "available": bool(offer and offer.available),
+        "choices": choices,
+        "chosen": chosen,
+        "form": form,
+        "balance": balance,
+        "short": max(0, spec.price - balance),
+        "error": error,
+        "unconfirmed": "" if request.user.email_confirmed or error else EmailUnconfirmed().message,
+        "stand_in": not engine_uses_hints(),
+    }
+    return render(request, "processing/together_new.html", context, status=400 if error else 200)
+
+
 @login_required
 @vary_on_headers("HX-Request")
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
@@ -148,7 +200,8 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "job": job,
         "queue_position": job_queue_position(job=job),
         "progress": job_progress(job=job),
-        "before_url": media_url(job.photo.image.name) if job.photo.image else None,
+        "before_url": media_url(job.photo.image.name) if job.photo and job.photo.image else None,
+        "inputs": _input_items(job),
         "result_url": media_url(job.result.name) if job.result else None,
         "download_url": media_url(job.result.name, download_name=job.download_name) if job.result else None,
         "shares": [
@@ -163,6 +216,17 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
             response.status_code = HttpResponseStopPolling.status_code
         return response
     return render(request, "processing/job_detail.html", context)
+
+
+def _input_items(job) -> list[dict]:
+    """The inputs of a job that takes several pictures, as its page shows them (none otherwise:
+    a one-photo job compares before and after instead)."""
+    if not job.spec.takes_several:
+        return []
+    return [
+        {"position": row.position, "thumb": job_input_thumbnail_url(row=row), "photo_id": row.photo_id}
+        for row in job.input_list()
+    ]
 
 
 @login_required
@@ -259,7 +323,8 @@ def share_public(request: HttpRequest, token: str) -> HttpResponse:
         "reasons": PERSON_REASONS,
         "reported": reported,
         "report_error": report_error,
-        "before_url": media_url(job.photo.image.name),
+        # A new picture (bring together) has no single "before": the page shows it alone.
+        "before_url": None if job.spec.takes_several or not job.photo else media_url(job.photo.image.name),
         "result_url": media_url(job.result.name),
     }
     response = render(request, "processing/share_public.html", context, status=status)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from processing.engines import together
 from processing.engines.base import EngineRequest, EngineResult, Kind
 from processing.engines.codec import resize_to_fit
 
@@ -691,24 +692,21 @@ class LocalEngine:
 
     It performs restore only: its "colourize" is a warm tint, not colour, so the colourize
     kinds are not offered (nor charged) where this engine runs; hints change nothing here.
+    Bring together is a classical stand-in, said so in its note: the photos side by side
+    (processing/engines/together.py).
     """
 
     name = NAME
-    performs = frozenset({Kind.RESTORE})
+    performs = frozenset({Kind.RESTORE, Kind.BRING_TOGETHER})
     uses_hints = False
 
     def run(self, request: EngineRequest) -> EngineResult:
         started, cpu_started = time.perf_counter(), time.thread_time()
-        image = resize_to_fit(request.image, request.max_size)
         notes: list[str] = []
-        if request.kind.restores:
-            image, _ = restore(image, keep_tone=request.keep_tone)
-        if request.kind.colourizes:
-            if measure(image).monochrome:
-                image = tint(image)
-                notes.append(NOTE_TINT)
-            else:
-                notes.append(NOTE_ALREADY_COLOUR)
+        if request.kind is Kind.BRING_TOGETHER:
+            image, notes = self._together(request)
+        else:
+            image = self._single(request, notes)
         if request.hints:
             notes.append(NOTE_NO_HINTS)
         usage = {
@@ -717,6 +715,29 @@ class LocalEngine:
             "cpu_seconds": time.thread_time() - cpu_started,
         }
         return EngineResult(image=image, engine=NAME, usage=usage, notes=notes, model=MODEL)
+
+    @staticmethod
+    def _together(request: EngineRequest) -> tuple[np.ndarray, list[str]]:
+        inputs = list(request.inputs)
+        colour = request.options.get("colour") != "black_and_white"
+        image = together.composite(inputs, together.result_size(inputs, request.max_size), colour=colour)
+        notes = [together.NOTE_STAND_IN]
+        if colour and any(together.is_grey(picture) for picture in inputs):
+            notes.append(together.NOTE_STAYS_GREY)
+        return image, notes
+
+    @staticmethod
+    def _single(request: EngineRequest, notes: list[str]) -> np.ndarray:
+        image = resize_to_fit(request.image, request.max_size)
+        if request.kind.restores:
+            image, _ = restore(image, keep_tone=request.keep_tone)
+        if request.kind.colourizes:
+            if measure(image).monochrome:
+                image = tint(image)
+                notes.append(NOTE_TINT)
+            else:
+                notes.append(NOTE_ALREADY_COLOUR)
+        return image
 
 
 __all__ = ["NAME", "Kind", "LocalEngine", "Measurements", "measure", "restore", "tint"]
