@@ -183,8 +183,9 @@ class ReportAdmin(ReadOnlyAdmin):
     search_fields = ["=id", "owner__email", "reporter__email", "note"]
     list_select_related = ["owner", "reporter", "handled_by", "photo", "job"]
     fields = [
-        "large_preview", "status", "source", "reason", "note", "owner_link", "reporter", "share_link", "job",
-        "photo", "created_at", "handled_by", "handled_at", "owner_other_reports", "history",
+        "large_preview", "job_inputs", "status", "source", "reason", "note", "owner_link", "reporter",
+        "share_link", "job", "photo", "created_at", "handled_by", "handled_at", "owner_other_reports",
+        "history",
     ]  # fmt: skip
     readonly_fields = fields
     actions = ["dismiss", "remove_content", "suspend_owner"]
@@ -234,6 +235,27 @@ class ReportAdmin(ReadOnlyAdmin):
     @admin.display(description="Content")
     def large_preview(self, report: Report) -> str:
         return self._content_thumbnail(report, 320)
+
+    @admin.display(description="Made from")
+    def job_inputs(self, report: Report) -> str:
+        """Every input picture of a reported result made from several (bring together)."""
+        job = report.job
+        if job is None or not job.spec.takes_several:
+            return "—"
+        return format_html_join(
+            " ",
+            '<figure data-job-input style="display:inline-block;margin:0 .5em 0 0">{}<figcaption>Picture {}'
+            "</figcaption></figure>",
+            (
+                (_thumbnail(url_name, 120) if url_name else "—", row.position)
+                for row in job.input_list()
+                for url_name in [
+                    row.source_job.result_thumbnail.name
+                    if row.source_job and row.source_job.result_thumbnail
+                    else (row.photo.thumbnail.name if row.photo.thumbnail else "")
+                ]
+            ),
+        )
 
     @admin.display(description="Note")
     def short_note(self, report: Report) -> str:

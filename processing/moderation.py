@@ -219,7 +219,8 @@ def report_remove_content(*, report_id: int, actor: User) -> Report:
             job.delete()
             transaction.on_commit(lambda: [default_storage.delete(name) for name in job_names])
             removed.append(f"result {report.job_id} and {len(job_names)} file(s)")
-            photo = Photo.objects.filter(pk=photo.pk).first() if photo is not None else None
+            # The photos it was made from stay unless the report was on one of them itself.
+            photo = report.photo
         if photo is not None:
             job_photo_release(photo=photo)
             names = photo_files(photo)

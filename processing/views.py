@@ -202,6 +202,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "progress": job_progress(job=job),
         "before_url": media_url(job.photo.image.name) if job.photo and job.photo.image else None,
         "inputs": _input_items(job),
+        "several": job.spec.takes_several,
         "result_url": media_url(job.result.name) if job.result else None,
         "download_url": media_url(job.result.name, download_name=job.download_name) if job.result else None,
         "shares": [

@@ -52,7 +52,9 @@ def together_instruction(pictures: int, options: dict[str, str] | None = None) -
     phrase or the person's own short description), colour or black and white; plain text,
     at most ``TOGETHER_MAX_LENGTH`` characters."""
     options = options or {}
-    description = " ".join("".join(ch for ch in options.get("description", "") if ch.isprintable()).split())
+    description = " ".join(
+        "".join(ch if ch.isprintable() else " " for ch in options.get("description", "")).split()
+    )
     description = description[:TOGETHER_DESCRIPTION_MAX].rstrip(" .")
     people = _people(max(1, pictures))
     if description:

@@ -22,6 +22,7 @@ from typing import Any
 import requests
 from pydantic import ValidationError
 
+from processing.engines import together
 from processing.engines.base import EngineError, EngineRequest, Kind
 from processing.engines.codec import (
     ImageDecodeError,
@@ -113,17 +114,27 @@ def handler(
     try:
         request = EngineRequest(
             image=image, kind=Kind(params.kind), max_size=params.max_size, hints=params.hints,
-            seed=params.seed, job_ref=params.job_ref,
+            seed=params.seed, job_ref=params.job_ref, images=tuple(extra_images), options=params.options,
         )  # fmt: skip
     except EngineError as exc:
         return error_output("bad_image", exc.message)
     reference = resize_to_fit(request.image, request.max_size)
-    instruction = params.instruction or instruction_for(request.kind, request.hints)
+    extra_images = [resize_to_fit(extra, request.max_size) for extra in request.images]
+    # A new composition (bring together) has a size of its own; the other kinds keep the photo's.
+    out_size = (
+        together.result_size([reference, *extra_images], request.max_size)
+        if request.kind is Kind.BRING_TOGETHER
+        else None
+    )
+    instruction = params.instruction or instruction_for(
+        request.kind, request.hints, options=request.options, pictures=len(request.inputs)
+    )
 
     try:
         output = backend.run(
             reference, kind=request.kind, instruction=instruction, seed=request.seed, hints=request.hints,
             progress=_reporter(job, request.kind, progress_update), extra_images=extra_images,
+            out_size=out_size, options=request.options,
         )  # fmt: skip
     except AlignmentFailed:
         return error_output("alignment_failed", "The restored picture could not be lined up with the photo.")

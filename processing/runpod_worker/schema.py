@@ -28,12 +28,17 @@ class JobInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    kind: Literal["restore", "colourize", "restore_colourize"]
+    kind: Literal["restore", "colourize", "restore_colourize", "bring_together"]
     image_url: str | None = Field(default=None, max_length=4096, pattern=r"^https?://")
     image_b64: str | None = Field(default=None, max_length=MAX_B64_CHARS)
-    # More pictures the model sees next to the photo (bring-together): base64, at most
-    # MAX_EXTRA_IMAGES; the result is the size of, and lined up with, the photo.
+    # More pictures the model sees next to the photo: base64, at most MAX_EXTRA_IMAGES. For
+    # bring_together they are pictures 2 and 3, and the result is a new picture of its own
+    # (processing/engines/together.py's size, not lined up with any input); for the other kinds
+    # they are references and the result is the size of, and lined up with, the photo.
     extra_images_b64: list[str] = Field(default_factory=list, max_length=MAX_EXTRA_IMAGES)
+    # The person's choices for kinds that take them (bring_together: preset, description,
+    # colour), as EngineRequest.options; the instruction already says them in words.
+    options: dict[str, str] = Field(default_factory=dict, max_length=5)
     # (long side, short side) cap of the result, like EngineRequest.max_size.
     max_size: tuple[int, int] = Field(default=(1280, 720))
     hints: str | None = Field(default=None, max_length=HINTS_MAX_LENGTH * 2)
@@ -54,6 +59,10 @@ class JobInput(BaseModel):
             raise ValueError("max_size must be (long side, short side) between 16 and 4096")
         if len(self.image_b64 or "") + sum(len(extra) for extra in self.extra_images_b64) > MAX_B64_CHARS:
             raise ValueError(f"the images together must be under {MAX_B64_CHARS} base64 characters")
+        if self.kind == "bring_together" and not 1 <= len(self.extra_images_b64) <= MAX_EXTRA_IMAGES:
+            raise ValueError("bring_together needs two or three pictures (image and extra_images_b64)")
+        if any(len(key) > 32 or len(value) > 300 for key, value in self.options.items()):
+            raise ValueError("options are short words")
         if (self.result_put_url is None) != (self.result_get_url is None):
             raise ValueError("give both result_put_url and result_get_url, or neither")
         return self
