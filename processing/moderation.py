@@ -81,15 +81,18 @@ def report_share(*, token: str, reason: str, note: str = "", reporter: User | No
     existing = _open_report_for(reporter, share_link=link)
     if existing is not None:
         return existing
+    # A new picture made from several photos (bring together) is the reported content itself,
+    # not the photo it happens to belong to.
+    photo = None if job.spec.result_outlives_inputs else job.photo
     report = Report.objects.create(
         share_link=link,
         job=job,
-        photo=job.photo,
+        photo=photo,
         owner=job.owner,
         reason=reason,
         note=note,
         reporter=reporter,
-        content_hash=job.photo.content_hash,
+        content_hash=photo.content_hash if photo else "",
     )
     transaction.on_commit(lambda: _notify_admins(report))
     logger.warning(
@@ -126,7 +129,7 @@ def report_flag_removed_before(*, link: ShareLink) -> Report | None:
     per photo, however many times it is shared.
     """
     photo = link.job.photo
-    if not photo.content_hash:
+    if photo is None or link.job.spec.result_outlives_inputs or not photo.content_hash:
         return None
     removed = Report.objects.filter(status=ReportStatus.REMOVED, content_hash=photo.content_hash)
     if not removed.exists():

@@ -31,7 +31,7 @@ from processing.engines.codec import resize_to
 from processing.engines.local import LocalEngine
 from processing.engines.prompts import TOGETHER_MAX_LENGTH, instruction_for
 from processing.kinds import kind_spec
-from processing.models import Job, JobInput, JobStatus, Report
+from processing.models import Job, JobInput, JobStatus
 from processing.quality import QualityCheckFailed, structural_similarity
 from processing.services import InputRef, job_create, job_run
 from processing.together import COPY_CEILING, together_check
@@ -405,17 +405,22 @@ def test_data_export_lists_the_inputs_of_each_job(user):
 
 
 @pytest.mark.django_db
-def test_moderation_shows_every_input_and_removing_the_result_keeps_the_photos(
-    admin_client, _isolated_media, django_capture_on_commit_callbacks
+def test_a_shared_result_is_reported_moderation_shows_every_input_and_removes_the_result_alone(
+    admin_client, client, _isolated_media, django_capture_on_commit_callbacks
 ):
-    from processing.moderation import report_remove_content
+    from processing.moderation import report_remove_content, report_share
+    from processing.sharing import share_create
 
     user = rich(UserFactory())
     photos = [upload(user, astronaut()), upload(user, grace()), upload(user, astronaut())]
     job = job_create(user=user, kind="bring_together", inputs=[InputRef(photo_id=p.pk) for p in photos])
     job_run(job_id=job.pk)
     job.refresh_from_db()
-    report = Report.objects.create(job=job, owner=user, reason="other", source="share")
+    link = share_create(user=user, job_id=job.pk)
+    public = client.get(f"/s/{link.token}/").content.decode()
+    assert "data-compare" not in public and "Brought together with Rekindle" in public
+    report = report_share(token=link.token, reason="other", note="not ok")
+    assert report.job_id == job.pk and report.photo_id is None
     page = admin_client.get(f"/admin/processing/report/{report.pk}/change/").content.decode()
     assert page.count("data-job-input") == 3
     staff = UserFactory(is_staff=True, is_superuser=True)
@@ -426,6 +431,7 @@ def test_moderation_shows_every_input_and_removing_the_result_keeps_the_photos(
     # The reported content is the new picture: it goes; the photos it was made from stay.
     assert Photo.objects.filter(pk__in=[p.pk for p in photos]).count() == 3
     assert not (_isolated_media / result).exists()
+    assert client.get(f"/s/{link.token}/").status_code in (404, 410)
 
 
 def test_the_kind_is_described_once():
