@@ -423,6 +423,10 @@ def test_a_shared_result_is_reported_moderation_shows_every_input_and_removes_th
     assert report.job_id == job.pk and report.photo_id is None
     page = admin_client.get(f"/admin/processing/report/{report.pk}/change/").content.decode()
     assert page.count("data-job-input") == 3
+    assert (
+        admin_client.get(f"/admin/processing/job/{job.pk}/change/").content.decode().count("data-job-input")
+        == 3
+    )
     staff = UserFactory(is_staff=True, is_superuser=True)
     result = job.result.name
     with django_capture_on_commit_callbacks(execute=True):
