@@ -121,7 +121,7 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
         "options": options,
         "short_of_credits": any(o["available"] and not o["affordable"] for o in options),
         "shortfall": _shortfall(user=request.user, balance=balance, offers=offers),
-        "colour_offered": any(o.available and o.kind.value != "restore" for o in offers),
+        "colour_offered": any(o.available and o.spec.colourizes for o in offers),
         "uses_hints": engine_uses_hints(),
         # Said before spending: the size this photo comes back at on the person's plan, and
         # the caps of both plan groups.

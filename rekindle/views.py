@@ -24,5 +24,5 @@ def home(request: HttpRequest) -> HttpResponse:
     from processing.kinds import kinds_offered
 
     # The promise on the page follows what this server's engine really does.
-    colourizes = any(offer.available and offer.value != "restore" for offer in kinds_offered())
+    colourizes = any(offer.available and offer.spec.colourizes for offer in kinds_offered())
     return render(request, "home.html", {"examples": home_examples(), "colourizes": colourizes})

@@ -292,7 +292,7 @@ def test_two_bring_together_jobs_at_once_on_six_credits_one_is_charged_one_402()
 
 
 @pytest.mark.django_db
-def test_a_whole_job_on_the_local_engine_and_its_result_page(client, _isolated_media):
+def test_a_whole_job_on_the_local_engine_and_its_result_page(client, _isolated_media, mailoutbox):
     user = rich(UserFactory())
     first, second = upload(user, astronaut(), "grandma.jpg"), upload(user, grace(), "grace.jpg")
     job = job_create(
@@ -306,6 +306,7 @@ def test_a_whole_job_on_the_local_engine_and_its_result_page(client, _isolated_m
         [np.zeros((first.height, first.width, 3)), np.zeros((second.height, second.width, 3))], (854, 480)
     )
     assert job.download_name == "grandma-brought-together.jpg"
+    assert "Your new picture is ready" in mailoutbox[-1].body and "Compare" not in mailoutbox[-1].body
     client.force_login(user)
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert 'id="job-inputs"' in page and page.count('alt="Picture ') == 2
