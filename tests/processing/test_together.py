@@ -443,3 +443,45 @@ def test_the_kind_is_described_once():
     spec = kind_spec("bring_together")
     assert spec.inputs == (2, 3) and spec.accepts_results and spec.result_outlives_inputs
     assert spec.price == 6 and spec.colour_choice and spec.presets[0].key == "side_by_side"
+
+
+@pytest.mark.django_db
+def test_the_choice_form_keeps_the_ticking_order_and_works_without_script(client):
+    user = rich(UserFactory())
+    first, second, third = upload(user, astronaut()), upload(user, grace()), upload(user, astronaut())
+    stranger_photo = upload(rich(UserFactory()), grace())
+    client.force_login(user)
+    page = client.get("/jobs/together/").content.decode()
+    for photo in (first, second, third):
+        assert f'value="photo-{photo.pk}"' in page
+    assert f'value="photo-{stranger_photo.pk}"' not in page
+    picks = [f"photo-{p.pk}" for p in (first, second, third)]
+    # The script's order wins when it names exactly the ticked boxes ...
+    response = client.post(
+        "/jobs/together/",
+        {"pick": picks, "order": ",".join(reversed(picks)), "preset": "sofa", "colour": "colour"},
+    )
+    assert response.status_code == 302
+    job = Job.objects.latest("pk")
+    assert [r.photo_id for r in job.inputs.all()] == [third.pk, second.pk, first.pk]
+    # ... and without it (or when it disagrees) the page's order stands.
+    client.post("/jobs/together/", {"pick": picks[:2], "order": picks[2], "colour": "black_and_white"})
+    job = Job.objects.latest("pk")
+    assert [r.photo_id for r in job.inputs.all()] == [first.pk, second.pk]
+    assert job.options == {"preset": "side_by_side", "colour": "black_and_white"}
+    before = credit_balance(user=user)
+    refused = client.post("/jobs/together/", {"pick": [picks[0], f"photo-{stranger_photo.pk}"]})
+    assert refused.status_code == 400 and "Picture 2: no such photo." in refused.content.decode()
+    one = client.post("/jobs/together/", {"pick": [picks[0]]})
+    assert one.status_code == 400 and "Choose at least 2 photos" in one.content.decode()
+    assert credit_balance(user=user) == before
+
+
+@pytest.mark.django_db
+def test_the_choice_page_says_what_is_missing_when_credits_are_short(client):
+    user = UserFactory()  # 3 free credits
+    upload(user, astronaut())
+    client.force_login(user)
+    page = client.get("/jobs/together/").content.decode()
+    assert "Bring together costs <strong>6 credits</strong>" in page and "3 credits short" in page
+    assert 'disabled aria-disabled="true" aria-describedby="start-help">Start' in page
