@@ -58,7 +58,8 @@ test: install-dev install-worker system-deps check-services
 ## The GPU worker's tests alone: handler, alignment, the tiny real pipeline, the local RunPod
 ## server and the whole job over it.
 WORKER_TESTS := tests/processing/test_handler.py tests/processing/test_align.py \
-	tests/processing/test_qwen_worker.py tests/processing/test_runpod_engine.py tests/integration/test_qwen_job.py
+	tests/processing/test_qwen_worker.py tests/processing/test_runpod_engine.py tests/integration/test_qwen_job.py \
+	tests/processing/test_together_worker.py
 ## They run in their own virtualenv (.venv-worker), so the worker's model stack is proven to
 ## install and work apart from the one make test uses.
 WORKER_VENV := .venv-worker
