@@ -119,8 +119,9 @@ def handler(
     except EngineError as exc:
         return error_output("bad_image", exc.message)
     reference = resize_to_fit(request.image, request.max_size)
-    extra_images = [resize_to_fit(extra, request.max_size) for extra in request.images]
-    # A new composition (bring together) has a size of its own; the other kinds keep the photo's.
+    extra_images = list(request.images)
+    # A new composition (bring together) has a size of its own (from the pictures' shapes and
+    # the cap); the other kinds keep the photo's.
     out_size = (
         together.result_size([reference, *extra_images], request.max_size)
         if request.kind is Kind.BRING_TOGETHER

@@ -67,7 +67,7 @@ def test_the_handler_gives_the_tiny_pipeline_three_pictures_and_returns_a_new_pi
     assert (output["width"], output["height"]) == size
     assert decode_b64(output["image_b64"]).shape == (size[1], size[0], 3)
     # All three pictures reached the model; it painted in the new picture's shape.
-    assert seen[0]["shapes"] == [image.shape for image in fitted]
+    assert seen[0]["shapes"] == [fitted[0].shape, astronaut.shape, camera.shape]
     assert seen[0]["shape"] == size
     assert "the person in picture 3" in seen[0]["instruction"] and "garden" in seen[0]["instruction"]
     assert model_size(*size, TEST_PIXELS)[0] > model_size(*size, TEST_PIXELS)[1]  # landscape
