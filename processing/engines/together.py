@@ -12,7 +12,7 @@ stand-in composes straight onto it and the quality check expects it.
 from __future__ import annotations
 
 import math
-from functools import cache
+import threading
 
 import cv2
 import numpy as np
@@ -148,8 +148,18 @@ class FaceDetectorMissing(RuntimeError):
     """scikit-image (which ships the face cascade) is not installed."""
 
 
-@cache
+_local = threading.local()
+
+
 def _cascade():  # type: ignore[no-untyped-def]
+    """The face cascade, one per thread (a worker may check results in several threads)."""
+    cascade = getattr(_local, "cascade", None)
+    if cascade is None:
+        cascade = _local.cascade = _load_cascade()
+    return cascade
+
+
+def _load_cascade():  # type: ignore[no-untyped-def]
     try:
         from skimage.data import lbp_frontal_face_cascade_filename
         from skimage.feature import Cascade
