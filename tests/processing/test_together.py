@@ -385,6 +385,10 @@ def test_deleting_an_input_photo_keeps_the_result_and_drops_it_from_the_inputs(c
     page = client.get(f"/jobs/{job.pk}/")
     assert page.status_code == 200 and 'id="job-result"' in page.content.decode()
     assert client.get(f"/api/v1/jobs/{job.pk}").json()["inputs"] == []
+    # Account deletion still knows the result's files by name.
+    from accounts.services import _user_file_names
+
+    assert {job.result.name, job.result_thumbnail.name} <= set(_user_file_names(user))
 
 
 @pytest.mark.django_db
