@@ -158,7 +158,9 @@ def together_new(request: HttpRequest) -> HttpResponse:
     choices = input_choices_for_user(user=request.user, accepts_results=spec.accepts_results)
     by_value = {choice.value: choice for choice in choices}
     balance = credit_balance(user=request.user)
-    error, chosen = None, []
+    error = None
+    # "Bring together with others" on a photo's page arrives with that photo ticked.
+    chosen = [value for value in request.GET.getlist("pick") if value in by_value][: spec.inputs[1]]
     form = {"preset": spec.presets[0].key, "description": "", "colour": "colour"}
     if request.method == "POST":
         chosen = _together_order(request.POST)

@@ -459,6 +459,11 @@ def test_the_choice_form_keeps_the_ticking_order_and_works_without_script(client
     for photo in (first, second, third):
         assert f'value="photo-{photo.pk}"' in page
     assert f'value="photo-{stranger_photo.pk}"' not in page
+    detail = client.get(f"/photos/{second.pk}/").content.decode()
+    assert f'href="/jobs/together/?pick=photo-{second.pk}"' in detail
+    ticked = client.get(f"/jobs/together/?pick=photo-{second.pk}").content.decode()
+    assert f'value="photo-{second.pk}" class="mt-1 h-5 w-5 shrink-0" checked' in ticked
+    assert ticked.count(" checked data-together-pick") == 1
     picks = [f"photo-{p.pk}" for p in (first, second, third)]
     # The script's order wins when it names exactly the ticked boxes ...
     response = client.post(
