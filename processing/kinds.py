@@ -237,6 +237,12 @@ def engine_uses_hints(*, engine: str | None = None) -> bool:
     return bool(_engine(engine).uses_hints)
 
 
+def engine_stands_in(*, kind: str, engine: str | None = None) -> bool:
+    """Whether ``engine`` (default: this server's) performs ``kind`` only with a classical
+    stand-in (the local engine's side-by-side bring together), which the pages say."""
+    return Kind(kind) in getattr(_engine(engine), "stands_in", frozenset())
+
+
 def job_first_step(image: np.ndarray, *, kind: str, keep_tone: bool | None = None) -> tuple[np.ndarray, bool]:
     """What a job does before its engine, for the commands that restore outside a job
     (``restore``, ``make_home_examples``): gentle levels and white balance, levels only for a

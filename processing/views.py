@@ -26,7 +26,14 @@ from credits.selectors import credit_balance, next_grant_date, user_plan
 from photos.imaging import fit_size
 from photos.selectors import photo_get_for_user, photo_is_toned
 from photos.storage import media_url
-from processing.kinds import KindOffer, engine_uses_hints, kind_offer, kind_spec, kinds_offered
+from processing.kinds import (
+    KindOffer,
+    engine_stands_in,
+    engine_uses_hints,
+    kind_offer,
+    kind_spec,
+    kinds_offered,
+)
 from processing.models import PERSON_REASONS, JobKind
 from processing.moderation import report_photo, report_share
 from processing.selectors import (
@@ -189,7 +196,7 @@ def together_new(request: HttpRequest) -> HttpResponse:
         "short": max(0, spec.price - balance),
         "error": error,
         "unconfirmed": "" if request.user.email_confirmed or error else EmailUnconfirmed().message,
-        "stand_in": not engine_uses_hints(),
+        "stand_in": engine_stands_in(kind=spec.value),
     }
     return render(request, "processing/together_new.html", context, status=400 if error else 200)
 

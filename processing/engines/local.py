@@ -698,6 +698,9 @@ class LocalEngine:
 
     name = NAME
     performs = frozenset({Kind.RESTORE, Kind.BRING_TOGETHER})
+    # Kinds it performs with a classical stand-in that is not what the kind promises (the pages
+    # say so before anything is spent).
+    stands_in = frozenset({Kind.BRING_TOGETHER})
     uses_hints = False
 
     def run(self, request: EngineRequest) -> EngineResult:

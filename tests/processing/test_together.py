@@ -443,6 +443,20 @@ def test_a_shared_result_is_reported_moderation_shows_every_input_and_removes_th
     assert client.get(f"/s/{link.token}/").status_code in (404, 410)
 
 
+@pytest.mark.django_db
+def test_only_the_local_engine_stands_in_and_the_page_says_so(client, settings):
+    from processing.kinds import engine_stands_in
+
+    assert engine_stands_in(kind="bring_together", engine="local")
+    assert not engine_stands_in(kind="bring_together", engine="runpod")
+    assert not engine_stands_in(kind="restore", engine="local")
+    user = UserFactory()
+    client.force_login(user)
+    assert "not AI: it places your photos side by side" in client.get("/jobs/together/").content.decode()
+    settings.ENGINE = "runpod"
+    assert "not AI" not in client.get("/jobs/together/").content.decode()
+
+
 def test_the_kind_is_described_once():
     spec = kind_spec("bring_together")
     assert spec.inputs == (2, 3) and spec.accepts_results and spec.result_outlives_inputs
