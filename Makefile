@@ -59,7 +59,7 @@ test: install-dev install-worker system-deps check-services
 ## server and the whole job over it.
 WORKER_TESTS := tests/processing/test_handler.py tests/processing/test_align.py \
 	tests/processing/test_qwen_worker.py tests/processing/test_runpod_engine.py tests/integration/test_qwen_job.py \
-	tests/processing/test_wan_worker.py
+	tests/processing/test_wan_worker.py tests/processing/test_together_worker.py
 ## They run in their own virtualenv (.venv-worker), so the worker's model stack is proven to
 ## install and work apart from the one make test uses.
 WORKER_VENV := .venv-worker

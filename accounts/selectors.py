@@ -86,11 +86,22 @@ def data_export_photos(*, user: User) -> list[dict[str, Any]]:
 
 def data_export_jobs(*, user: User) -> list[dict[str, Any]]:
     """jobs.json: every job, with the share links made for it."""
-    jobs = Job.objects.filter(owner=user).order_by("queued_at", "id").prefetch_related("share_links")
+    jobs = (
+        Job.objects.filter(owner=user)
+        .order_by("queued_at", "id")
+        .prefetch_related("share_links", "inputs")
+        .select_related("photo")
+    )
     return [
         {
             "id": job.pk,
             "photo": job.photo_id,
+            # The pictures the job was made from, in order: a photo, or another job's result.
+            "inputs": [
+                {"position": row.position, "photo": row.photo_id, "result_of_job": row.source_job_id}
+                for row in job.input_list()
+            ],
+            "options": job.options,
             "kind": job.kind,
             "status": job.status,
             "credits": job.credits_charged,

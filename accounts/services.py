@@ -586,6 +586,9 @@ def _user_file_names(user: User) -> list[str]:
     names: list[str] = []
     for photo in Photo.objects.filter(owner=user).prefetch_related("jobs"):
         names += photo_files(photo)
+    # Results that outlived all their input photos (bring together) belong to no photo.
+    for job in Job.objects.filter(owner=user, photo__isnull=True):
+        names += [f.name for f in (job.result, job.result_thumbnail, job.result_poster) if f]
     names += [e.file.name for e in DataExport.objects.filter(user=user) if e.file]
     return names
 

@@ -339,12 +339,16 @@ def photo_files(photo: Photo) -> list[str]:
 
 
 def photo_delete(*, user: User, photo_id: int) -> None:
-    """Delete a photo, its jobs and every file of theirs from storage."""
+    """Delete a photo, its jobs and every file of theirs from storage. A result that is a new
+    picture of the person's own (bring together) stays, without this photo among its inputs."""
+    from processing.services import job_photo_release
+
     photo = Photo.objects.filter(owner=user, pk=photo_id).first()
     if photo is None:
         raise NotFound("No such photo.")
-    names = photo_files(photo)
     with transaction.atomic():
+        job_photo_release(photo=photo)
+        names = photo_files(photo)
         photo.delete()
         transaction.on_commit(lambda: [default_storage.delete(n) for n in names])
     logger.info("photo deleted", extra={"photo_id": photo_id, "user_id": user.pk, "files": len(names)})

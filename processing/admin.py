@@ -21,7 +21,7 @@ from django.utils.html import format_html, format_html_join
 
 from credits.admin import ReadOnlyAdmin
 from photos.storage import media_url
-from processing.models import Job, ModerationAction, Report, ReportStatus, ShareLink, SpendLimit
+from processing.models import Job, JobInput, ModerationAction, Report, ReportStatus, ShareLink, SpendLimit
 from processing.moderation import moderation_preview, report_dismiss, report_remove_content, user_suspend
 from processing.services import job_refund, job_rerun, job_resume_waiting, pause_reason
 from rekindle.admin_tools import run_each
@@ -38,6 +38,23 @@ def _user_link(user_id: int | None, label: object) -> str:
     return format_html('<a href="{}">{}</a>', reverse("admin:accounts_user_change", args=[user_id]), label)
 
 
+def _inputs_html(job: Job) -> str:
+    """A job's input pictures in order, each with its position."""
+
+    def thumb(row: JobInput) -> str:
+        source = row.source_job
+        if source is not None and source.result_thumbnail:
+            return _thumbnail(source.result_thumbnail.name, 120)
+        return _thumbnail(row.photo.thumbnail.name, 120) if row.photo.thumbnail else "—"
+
+    return format_html_join(
+        " ",
+        '<figure data-job-input style="display:inline-block;margin:0 .5em 0 0">{}<figcaption>Picture {}'
+        "</figcaption></figure>",
+        ((thumb(row), row.position) for row in job.input_list()),
+    )
+
+
 @admin.register(Job)
 class JobAdmin(ReadOnlyAdmin):
     list_display = ["id", "result_preview", "owner", "kind", "status", "tier", "engine", "credits_charged",
@@ -46,12 +63,16 @@ class JobAdmin(ReadOnlyAdmin):
     search_fields = ["=id", "owner__email", "external_id", "error_code"]
     list_select_related = ["owner"]
     date_hierarchy = "queued_at"
-    readonly_fields = [f.name for f in Job._meta.fields] + ["result_preview"]
+    readonly_fields = [f.name for f in Job._meta.fields] + ["result_preview", "inputs_preview"]
     actions = ["rerun", "refund"]
 
     @admin.display(description="Result")
     def result_preview(self, job: Job) -> str:
         return _thumbnail(job.result_thumbnail.name) if job.result_thumbnail else "—"
+
+    @admin.display(description="Inputs")
+    def inputs_preview(self, job: Job) -> str:
+        return _inputs_html(job) if job.spec.takes_several else "—"
 
     def has_rerun_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("processing.view_job") and request.user.is_staff
@@ -183,8 +204,9 @@ class ReportAdmin(ReadOnlyAdmin):
     search_fields = ["=id", "owner__email", "reporter__email", "note"]
     list_select_related = ["owner", "reporter", "handled_by", "photo", "job"]
     fields = [
-        "large_preview", "status", "source", "reason", "note", "owner_link", "reporter", "share_link", "job",
-        "photo", "created_at", "handled_by", "handled_at", "owner_other_reports", "history",
+        "large_preview", "job_inputs", "status", "source", "reason", "note", "owner_link", "reporter",
+        "share_link", "job", "photo", "created_at", "handled_by", "handled_at", "owner_other_reports",
+        "history",
     ]  # fmt: skip
     readonly_fields = fields
     actions = ["dismiss", "remove_content", "suspend_owner"]
@@ -234,6 +256,12 @@ class ReportAdmin(ReadOnlyAdmin):
     @admin.display(description="Content")
     def large_preview(self, report: Report) -> str:
         return self._content_thumbnail(report, 320)
+
+    @admin.display(description="Made from")
+    def job_inputs(self, report: Report) -> str:
+        """Every input picture of a reported result made from several (bring together)."""
+        job = report.job
+        return _inputs_html(job) if job is not None and job.spec.takes_several else "—"
 
     @admin.display(description="Note")
     def short_note(self, report: Report) -> str:

@@ -10,8 +10,14 @@ from ninja.pagination import PageNumberPagination, paginate
 from pydantic import Field
 
 from photos.storage import media_url
-from processing.models import Job
-from processing.selectors import job_ai_made, job_get_for_user, job_list_for_user, job_queue_position
+from processing.models import Job, JobInput
+from processing.selectors import (
+    job_ai_made,
+    job_get_for_user,
+    job_input_thumbnail_url,
+    job_list_for_user,
+    job_queue_position,
+)
 from processing.services import InputRef, job_cancel, job_create
 
 router = Router(tags=["jobs"])
@@ -23,17 +29,33 @@ ENGINE_LABELS = {
 
 
 class JobIn(Schema):
-    photo_id: int | None = Field(default=None, description="The photo to work on (or source_job_id)")
+    photo_id: int | None = Field(default=None, description="The photo, for kinds that take one")
+    photo_ids: list[int] | None = Field(
+        default=None,
+        max_length=10,
+        description="bring_together: two or three of your photos, in order (picture 1, 2, 3)",
+    )
     source_job_id: int | None = Field(
         default=None, description="Animate: one of your finished picture results instead of a photo"
     )
-    kind: str = Field(description="restore, colourize, restore_colourize or animate")
+    kind: str = Field(description="restore, colourize, restore_colourize, animate or bring_together")
     options: dict[str, str] | None = Field(
         default=None,
         description=(
-            "Animate: preset (subtle_life, smile, look_around, push_in) and an optional short "
-            "description of the motion"
+            "The kind's choices: preset (animate: subtle_life, smile, look_around, push_in; "
+            "bring_together: side_by_side, sofa, family_table, garden), description (short, in "
+            "your own words), colour (bring_together: colour or black_and_white)"
         ),
+    )
+    setting: str | None = Field(
+        default=None,
+        description="bring_together: side_by_side (default), sofa, family_table or garden (= options.preset)",
+    )
+    description: str | None = Field(
+        default=None, max_length=1000, description="The setting or motion in your own words (short)"
+    )
+    colour: str | None = Field(
+        default=None, description="bring_together: colour (default) or black_and_white"
     )
     hints: str | None = Field(default=None, max_length=200, description="Optional colour description")
     keep_tone: bool | None = Field(
@@ -45,9 +67,24 @@ class JobIn(Schema):
     )
 
 
+class JobInputOut(Schema):
+    position: int
+    photo_id: int
+    # Set when the input is the finished result of another of your jobs.
+    source_job_id: int | None
+    thumbnail_url: str | None
+
+    @staticmethod
+    def resolve_thumbnail_url(row: JobInput) -> str | None:
+        return job_input_thumbnail_url(row=row)
+
+
 class JobOut(Schema):
     id: int
+    # The photo the job belongs to; empty for a bring-together result whose photos were deleted.
     photo_id: int | None
+    inputs: list[JobInputOut]
+    options: dict[str, str]
     kind: str
     status: str
     engine: str
@@ -74,6 +111,10 @@ class JobOut(Schema):
     queued_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+    @staticmethod
+    def resolve_inputs(job: Job) -> list[JobInput]:
+        return job.input_list()
 
     @staticmethod
     def resolve_engine_label(job: Job) -> str:
@@ -104,19 +145,26 @@ class JobOut(Schema):
         return media_url(job.result_thumbnail.name) if job.result_thumbnail else None
 
 
-@router.post("", response={202: JobOut}, summary="Start a job on one of your photos (charges credits)")
+@router.post("", response={202: JobOut}, summary="Start a job on your photos (charges credits)")
 def create_job(request: HttpRequest, payload: JobIn) -> Status:
-    inputs = [InputRef(job_id=payload.source_job_id)] if payload.source_job_id is not None else None
+    given = {"preset": payload.setting, "description": payload.description, "colour": payload.colour}
+    options = {**(payload.options or {}), **{key: value for key, value in given.items() if value is not None}}
+    if payload.source_job_id is not None:
+        inputs = [InputRef(job_id=payload.source_job_id)]
+    elif payload.photo_ids is not None:
+        inputs = [InputRef(photo_id=pk) for pk in payload.photo_ids]
+    else:
+        inputs = None
     return Status(
         202,
         job_create(
             user=request.user,
+            kind=payload.kind,
             photo_id=payload.photo_id,
             inputs=inputs,
-            kind=payload.kind,
             hints=payload.hints,
             keep_tone=payload.keep_tone,
-            options=payload.options,
+            options=options,
         ),
     )
 
@@ -129,7 +177,7 @@ def list_jobs(request: HttpRequest) -> object:
 
 @router.get("/{job_id}", response=JobOut, summary="One of your jobs")
 def get_job(request: HttpRequest, job_id: int) -> Job:
-    return job_get_for_user(user=request.user, job_id=job_id)
+    return job_get_for_user(user=request.user, job_id=job_id, with_inputs=True)
 
 
 @router.post("/{job_id}/cancel", response=JobOut, summary="Cancel a job (refunded if it has not started)")

@@ -22,9 +22,15 @@ from credits.plans import job_price
 from photos import imaging
 from processing.engines.base import EngineResult, Kind, engine_class
 from processing.engines.codec import expected_size
-from processing.engines.prompts import ANIMATE_DESCRIPTION_MAX, ANIMATE_MOTIONS
+from processing.engines.prompts import (
+    ANIMATE_DESCRIPTION_MAX,
+    ANIMATE_MOTIONS,
+    TOGETHER_DESCRIPTION_MAX,
+    TOGETHER_SETTINGS,
+)
 from processing.models import JobKind
 from processing.quality import quality_check
+from processing.together import together_check, together_result_size
 from processing.video import animate_result_size, video_quality_check
 
 
@@ -138,6 +144,18 @@ class KindSpec:
 
 NO_COLOUR_REASON = "This server cannot add real colour to photos yet."
 
+
+# Bring together's settings in plain words; the phrase the model gets is in prompts.py.
+TOGETHER_PRESETS = tuple(
+    Preset(key=key, label=label, phrase=TOGETHER_SETTINGS[key])
+    for key, label in (
+        ("side_by_side", "Side by side"),
+        ("sofa", "Sitting together on a sofa"),
+        ("family_table", "At a family table"),
+        ("garden", "Outdoors in a garden"),
+    )
+)
+
 KIND_SPECS: dict[str, KindSpec] = {
     spec.value: spec
     for spec in (
@@ -181,6 +199,19 @@ KIND_SPECS: dict[str, KindSpec] = {
             check=_video_check,
             result_size=animate_result_size,
             engine_options=_video_length_options,
+        ),
+        KindSpec(
+            kind=JobKind.BRING_TOGETHER,
+            done_word="Brought together",
+            help="People from two or three photos in one new picture.",
+            inputs=(2, 3),
+            accepts_results=True,
+            presets=TOGETHER_PRESETS,
+            description_max=TOGETHER_DESCRIPTION_MAX,
+            colour_choice=True,
+            result_outlives_inputs=True,
+            check=together_check,
+            result_size=together_result_size,
         ),
     )
 }
@@ -252,6 +283,12 @@ def kind_offer(*, kind: str, engine: str | None = None) -> KindOffer | None:
 def engine_uses_hints(*, engine: str | None = None) -> bool:
     """Whether colour hints change the result on ``engine`` (default: this server's)."""
     return bool(_engine(engine).uses_hints)
+
+
+def engine_stands_in(*, kind: str, engine: str | None = None) -> bool:
+    """Whether ``engine`` (default: this server's) performs ``kind`` only with a classical
+    stand-in (the local engine's side-by-side bring together), which the pages say."""
+    return Kind(kind) in getattr(_engine(engine), "stands_in", frozenset())
 
 
 def job_first_step(image: np.ndarray, *, kind: str, keep_tone: bool | None = None) -> tuple[np.ndarray, bool]:

@@ -32,7 +32,7 @@ from processing.models import (
     ReportStatus,
     ShareLink,
 )
-from processing.services import job_cancel_open_for_user
+from processing.services import job_cancel_open_for_user, job_photo_release
 from processing.sharing import share_get_public
 from rekindle.exceptions import DomainError, NotFound
 
@@ -81,15 +81,18 @@ def report_share(*, token: str, reason: str, note: str = "", reporter: User | No
     existing = _open_report_for(reporter, share_link=link)
     if existing is not None:
         return existing
+    # A new picture made from several photos (bring together) is the reported content itself,
+    # not the photo it happens to belong to.
+    photo = None if job.spec.result_outlives_inputs else job.photo
     report = Report.objects.create(
         share_link=link,
         job=job,
-        photo=job.photo,
+        photo=photo,
         owner=job.owner,
         reason=reason,
         note=note,
         reporter=reporter,
-        content_hash=job.photo.content_hash,
+        content_hash=photo.content_hash if photo else "",
     )
     transaction.on_commit(lambda: _notify_admins(report))
     logger.warning(
@@ -126,7 +129,7 @@ def report_flag_removed_before(*, link: ShareLink) -> Report | None:
     per photo, however many times it is shared.
     """
     photo = link.job.photo
-    if not photo.content_hash:
+    if photo is None or link.job.spec.result_outlives_inputs or not photo.content_hash:
         return None
     removed = Report.objects.filter(status=ReportStatus.REMOVED, content_hash=photo.content_hash)
     if not removed.exists():
@@ -209,8 +212,20 @@ def report_remove_content(*, report_id: int, actor: User) -> Report:
     with transaction.atomic():
         report = _locked_open_report(report_id)
         photo = _reported_photo(report)
-        detail = "Content already gone."
+        removed: list[str] = []
+        job = report.job if report.job_id is not None else None
+        if job is not None and job.spec.result_outlives_inputs:
+            # A reported new picture (bring together) is content of its own: it goes, with its
+            # links, whatever happens to the photos it was made from.
+            ShareLink.objects.filter(job=job, revoked_at__isnull=True).update(revoked_at=timezone.now())
+            job_names = [f.name for f in (job.result, job.result_thumbnail, job.result_poster) if f]
+            job.delete()
+            transaction.on_commit(lambda: [default_storage.delete(name) for name in job_names])
+            removed.append(f"result {report.job_id} and {len(job_names)} file(s)")
+            # The photos it was made from stay unless the report was on one of them itself.
+            photo = report.photo
         if photo is not None:
+            job_photo_release(photo=photo)
             names = photo_files(photo)
             # Revoke first: a share page served during the rest of this transaction already 404s.
             ShareLink.objects.filter(job__photo=photo, revoked_at__isnull=True).update(
@@ -219,9 +234,10 @@ def report_remove_content(*, report_id: int, actor: User) -> Report:
             siblings = Report.objects.filter(photo=photo, status=ReportStatus.OPEN).exclude(pk=report.pk)
             for other in siblings.select_for_update():
                 _close(other, status=ReportStatus.REMOVED, actor=actor)
-            detail = f"Removed photo {photo.pk} and {len(names)} file(s)."
+            removed.append(f"photo {photo.pk} and {len(names)} file(s)")
             photo.delete()
             transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+        detail = f"Removed {'; '.join(removed)}." if removed else "Content already gone."
         report.refresh_from_db()
         _close(report, status=ReportStatus.REMOVED, actor=actor)
         _record(ModerationActionKind.REMOVE, actor=actor, subject=report.owner, report=report, detail=detail)

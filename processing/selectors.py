@@ -11,31 +11,98 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Case, CharField, Count, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, Prefetch, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import User
-from processing.models import Job, JobKind, JobStatus
-from processing.services import job_progress_key, pause_reason, spend_limit_for, spend_today
+from photos.models import Photo, PhotoStatus
+from photos.storage import media_url
+from processing.kinds import ResultType, kind_specs
+from processing.models import Job, JobInput, JobKind, JobStatus
+from processing.services import InputRef, job_progress_key, pause_reason, spend_limit_for, spend_today
 from rekindle.exceptions import NotFound
 
 
 def job_list_for_user(*, user: User) -> QuerySet[Job]:
-    return Job.objects.filter(owner=user).select_related("photo").order_by("-queued_at")
+    return (
+        Job.objects.filter(owner=user)
+        .select_related("photo")
+        .prefetch_related("inputs__photo", "inputs__source_job")
+        .order_by("-queued_at")
+    )
 
 
-def job_get_for_user(*, user: User, job_id: int) -> Job:
+def job_get_for_user(*, user: User, job_id: int, with_inputs: bool = False) -> Job:
     """One of the person's jobs (someone else's is NotFound, like a missing one).
 
     This is what every open job page and API client polls every two seconds, so it is one
     narrow query: no join to the photo (read on its own only once the job has succeeded and
-    its picture and file name are shown) and no ordering.
+    its picture and file name are shown) and no ordering. ``with_inputs`` adds one query for
+    the ordered inputs with their photos and source jobs (the API lists them).
     """
-    try:
-        return Job.objects.get(owner=user, pk=job_id)
-    except Job.DoesNotExist:
-        raise NotFound("No such job.") from None
+    jobs = Job.objects.filter(owner=user, pk=job_id)
+    if with_inputs:
+        jobs = jobs.prefetch_related(
+            Prefetch("inputs", queryset=JobInput.objects.select_related("photo", "source_job"))
+        )
+    job = jobs.first()
+    if job is None:
+        raise NotFound("No such job.")
+    return job
+
+
+def job_input_thumbnail_url(*, row: JobInput) -> str | None:
+    """The small picture of one input: the source result's thumbnail, or the photo's."""
+    if row.source_job is not None and row.source_job.result_thumbnail:
+        return media_url(row.source_job.result_thumbnail.name)
+    return media_url(row.photo.thumbnail.name) if row.photo.thumbnail else None
+
+
+@dataclass(frozen=True)
+class InputChoice:
+    """One picture a person may choose as an input: a ready photo or a finished result."""
+
+    value: str  # "photo-12" or "result-34", the form's checkbox value
+    ref: InputRef
+    label: str
+    thumb: str | None
+
+
+INPUT_CHOICES_MAX = 60
+
+
+def input_choices_for_user(*, user: User, accepts_results: bool) -> list[InputChoice]:
+    """What the person can choose from, newest first: their ready photos and, when the kind
+    takes them, their finished picture results (people usually want the restored versions)."""
+    photos = Photo.objects.filter(owner=user, status=PhotoStatus.READY).order_by("-created_at")
+    choices = [
+        InputChoice(
+            value=f"photo-{photo.pk}",
+            ref=InputRef(photo_id=photo.pk),
+            label=f"{photo.original_name or 'Photo'} ({photo.created_at:%-d %b %Y})",
+            thumb=media_url(photo.thumbnail.name) if photo.thumbnail else None,
+        )
+        for photo in photos[:INPUT_CHOICES_MAX]
+    ]
+    if accepts_results:
+        image_kinds = [spec.value for spec in kind_specs() if spec.result is ResultType.IMAGE]
+        results = (
+            Job.objects.filter(owner=user, status=JobStatus.SUCCEEDED, kind__in=image_kinds)
+            .exclude(result="")
+            .exclude(photo__isnull=True)
+            .order_by("-finished_at")
+        )
+        choices += [
+            InputChoice(
+                value=f"result-{job.pk}",
+                ref=InputRef(job_id=job.pk),
+                label=job.title,
+                thumb=media_url(job.result_thumbnail.name) if job.result_thumbnail else None,
+            )
+            for job in results[:INPUT_CHOICES_MAX]
+        ]
+    return choices
 
 
 def job_list_running() -> QuerySet[Job]:
@@ -48,6 +115,7 @@ PROGRESS_VERBS = {
     JobKind.COLOURIZE: "Colourizing",
     JobKind.RESTORE_COLOURIZE: "Restoring and colourizing",
     JobKind.ANIMATE: "Animating",
+    JobKind.BRING_TOGETHER: "Bringing together",
 }
 
 

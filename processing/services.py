@@ -271,7 +271,9 @@ def job_create(
         raise UnknownKind(f"Unknown kind “{kind}”. Choose one of: {offered}.", offered=offered)
     offer = kind_offer(kind=kind)
     if offer is None or not offer.available:
-        available = ", ".join(o.value for o in kinds_offered() if o.available)
+        # The kinds of the same shape (one photo, or several) that can be chosen instead.
+        shape = None if offer is None else not offer.spec.takes_several
+        available = ", ".join(o.value for o in kinds_offered(single_photo=shape) if o.available)
         raise KindUnavailable(
             f"“{JobKind(kind).label}” is not offered here, and nothing was charged. "
             f"{offer.reason if offer else ''} Choose one of: {available}.",
@@ -330,6 +332,22 @@ def job_create(
         transaction.on_commit(lambda: job_enqueue(job=job))
     _log(job, "job created", credits=price)
     return job
+
+
+def job_photo_release(*, photo: Photo) -> list[int]:
+    """Before ``photo`` is deleted: jobs whose result is a new picture of the person's own
+    (``KindSpec.result_outlives_inputs``) and that belong to it let go of it, so the cascade
+    leaves them (and their result files) alone. Each such job then belongs to another of its
+    remaining input photos, or to none. Their input rows of this photo go with the photo.
+    Returns the ids of the jobs kept."""
+    outliving = [spec.value for spec in KIND_SPECS.values() if spec.result_outlives_inputs]
+    kept = []
+    for job in Job.objects.select_for_update().filter(photo=photo, kind__in=outliving):
+        others = job.inputs.exclude(photo=photo).order_by("position")
+        job.photo_id = others.values_list("photo_id", flat=True).first()
+        job.save(update_fields=["photo"])
+        kept.append(job.pk)
+    return kept
 
 
 def job_rerun(*, job_id: int, actor: User) -> Job:

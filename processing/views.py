@@ -29,6 +29,7 @@ from photos.storage import media_url
 from processing.kinds import (
     KindOffer,
     KindSpec,
+    engine_stands_in,
     engine_uses_hints,
     kind_offer,
     kind_spec,
@@ -42,8 +43,10 @@ from processing.selectors import (
     cost_per_kind,
     cost_spend_per_day,
     cost_top_users,
+    input_choices_for_user,
     job_ai_made,
     job_get_for_user,
+    job_input_thumbnail_url,
     job_list_for_user,
     job_progress,
     job_queue_position,
@@ -156,7 +159,7 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
             error = exc.message
         else:
             return redirect("processing:detail", job_id=job.pk)
-    offers = kinds_offered()
+    offers = kinds_offered(single_photo=True)
     options = _kind_options(offers, balance, photo)
     plan = user_plan(user=request.user)
     toned = photo_is_toned(photo=photo)
@@ -188,6 +191,58 @@ def job_new(request: HttpRequest, photo_id: int) -> HttpResponse:
         "kind_choices": [_choices_of(o.spec, request) for o in offers if o.available and o.spec.presets],
     }
     return render(request, "processing/job_new.html", context, status=400 if error else 200)
+
+
+def _together_order(post) -> list[str]:
+    """The chosen pictures in the person's order: the page's script keeps the order they were
+    ticked in ``order``; without script (or when it disagrees) the form's order stands."""
+    picks = [value for value in post.getlist("pick") if value]
+    order = [value for value in post.get("order", "").split(",") if value]
+    return order if sorted(order) == sorted(picks) else picks
+
+
+@login_required
+def together_new(request: HttpRequest) -> HttpResponse:
+    """Bring together: choose two or three photos (or finished results), a setting and colour."""
+    offer = kind_offer(kind=JobKind.BRING_TOGETHER)
+    spec = offer.spec if offer else kind_spec(JobKind.BRING_TOGETHER)
+    choices = input_choices_for_user(user=request.user, accepts_results=spec.accepts_results)
+    by_value = {choice.value: choice for choice in choices}
+    balance = credit_balance(user=request.user)
+    error = None
+    # "Bring together with others" on a photo's page arrives with that photo ticked.
+    chosen = [value for value in request.GET.getlist("pick") if value in by_value][: spec.inputs[1]]
+    form = {"preset": spec.presets[0].key, "description": "", "colour": "colour"}
+    if request.method == "POST":
+        chosen = _together_order(request.POST)
+        form = {key: request.POST.get(key, "").strip() for key in form}
+        try:
+            unknown = next((value for value in chosen if value not in by_value), None)
+            if unknown is not None:
+                raise NotFound(f"Picture {chosen.index(unknown) + 1}: no such photo.")
+            job = job_create(
+                user=request.user,
+                kind=spec.value,
+                inputs=[by_value[value].ref for value in chosen],
+                options={key: value for key, value in form.items() if value},
+            )
+        except DomainError as exc:
+            error = exc.message
+        else:
+            return redirect("processing:detail", job_id=job.pk)
+    context = {
+        "spec": spec,
+        "available": bool(offer and offer.available),
+        "choices": choices,
+        "chosen": chosen,
+        "form": form,
+        "balance": balance,
+        "short": max(0, spec.price - balance),
+        "error": error,
+        "unconfirmed": "" if request.user.email_confirmed or error else EmailUnconfirmed().message,
+        "stand_in": engine_stands_in(kind=spec.value),
+    }
+    return render(request, "processing/together_new.html", context, status=400 if error else 200)
 
 
 @login_required
@@ -235,6 +290,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "video": video,
         "queue_position": job_queue_position(job=job),
         "progress": job_progress(job=job),
+        "several": job.spec.takes_several,
     }
     # The picture, download and share links only show once the job has succeeded: a poll of a
     # waiting or running job (every 2 s, from every open page) signs no URLs and reads no shares.
@@ -255,6 +311,10 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
                 for link in share_list_for_job(user=request.user, job=job)
             ],
         }
+    # The inputs of a job of several pictures, shown above its result: on the page itself and
+    # once it has succeeded, not on every poll while it waits.
+    if job.spec.takes_several and (job.status == JobStatus.SUCCEEDED or not request.htmx):
+        context["inputs"] = _input_items(job)
     if request.htmx:
         response = render(request, "processing/job_detail.html#job-status", context)
         if job.is_final:
@@ -262,6 +322,17 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
             response.status_code = HttpResponseStopPolling.status_code
         return response
     return render(request, "processing/job_detail.html", context)
+
+
+def _input_items(job) -> list[dict]:
+    """The inputs of a job that takes several pictures, as its page shows them (none otherwise:
+    a one-photo job compares before and after instead)."""
+    if not job.spec.takes_several:
+        return []
+    return [
+        {"position": row.position, "thumb": job_input_thumbnail_url(row=row), "photo_id": row.photo_id}
+        for row in job.input_list()
+    ]
 
 
 @login_required
@@ -358,7 +429,8 @@ def share_public(request: HttpRequest, token: str) -> HttpResponse:
         "reasons": PERSON_REASONS,
         "reported": reported,
         "report_error": report_error,
-        "before_url": media_url(job.photo.image.name) if job.photo and job.photo.image else None,
+        # A new picture (bring together) has no single "before": the page shows it alone.
+        "before_url": None if job.spec.takes_several or not job.photo else media_url(job.photo.image.name),
         "result_url": media_url(job.result.name),
         "video": job.is_video,
         "poster_url": media_url(job.result_poster.name) if job.result_poster else None,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from processing.engines import together
 from processing.engines.base import EngineRequest, EngineResult, Kind
 from processing.engines.codec import resize_to_fit
 from processing.engines.living import NOTE_NOT_AI, living_photo
@@ -691,21 +692,52 @@ def age_signs(m: Measurements, *, dust: bool, lines: bool) -> list[str]:
 class LocalEngine:
     """Engine protocol implementation for the classical pipeline.
 
-    It performs restore, and animate as a "living photo" (a classical camera move, labelled
-    as not AI: processing.engines.living); its "colourize" is a warm tint, not colour, so the
-    colourize kinds are not offered (nor charged) where this engine runs; hints change nothing.
+    It performs restore; animate as a "living photo" (a classical camera move, labelled as not
+    AI: processing.engines.living); and bring together as a classical stand-in, said so in its
+    note: the photos side by side (processing/engines/together.py). Its "colourize" is a warm
+    tint, not colour, so the colourize kinds are not offered (nor charged) where this engine
+    runs; hints change nothing here.
     """
 
     name = NAME
-    performs = frozenset({Kind.RESTORE, Kind.ANIMATE})
+    performs = frozenset({Kind.RESTORE, Kind.ANIMATE, Kind.BRING_TOGETHER})
+    # Kinds it performs with a classical stand-in that is not what the kind promises (the pages
+    # say so before anything is spent).
+    stands_in = frozenset({Kind.BRING_TOGETHER})
     uses_hints = False
     # Classical, not a model: its results carry no AI marker and say "not AI".
     generative = False
 
     def run(self, request: EngineRequest) -> EngineResult:
         started, cpu_started = time.perf_counter(), time.thread_time()
-        image = resize_to_fit(request.image, request.max_size)
         notes: list[str] = []
+        video = None
+        if request.kind is Kind.BRING_TOGETHER:
+            image, notes = self._together(request)
+        else:
+            image, video = self._single(request, notes)
+        if request.hints:
+            notes.append(NOTE_NO_HINTS)
+        usage = {
+            "seconds": time.perf_counter() - started,
+            "gpu_seconds": 0.0,
+            "cpu_seconds": time.thread_time() - cpu_started,
+        }
+        return EngineResult(image=image, engine=NAME, usage=usage, notes=notes, model=MODEL, video=video)
+
+    @staticmethod
+    def _together(request: EngineRequest) -> tuple[np.ndarray, list[str]]:
+        inputs = list(request.inputs)
+        colour = request.options.get("colour") != "black_and_white"
+        image = together.composite(inputs, together.result_size(inputs, request.max_size), colour=colour)
+        notes = [together.NOTE_STAND_IN]
+        if colour and any(together.is_grey(picture) for picture in inputs):
+            notes.append(together.NOTE_STAYS_GREY)
+        return image, notes
+
+    @staticmethod
+    def _single(request: EngineRequest, notes: list[str]) -> tuple[np.ndarray, bytes | None]:
+        image = resize_to_fit(request.image, request.max_size)
         video = None
         if request.kind.makes_video:
             frames, fps = video_length(request.options)
@@ -721,14 +753,7 @@ class LocalEngine:
                 notes.append(NOTE_TINT)
             else:
                 notes.append(NOTE_ALREADY_COLOUR)
-        if request.hints:
-            notes.append(NOTE_NO_HINTS)
-        usage = {
-            "seconds": time.perf_counter() - started,
-            "gpu_seconds": 0.0,
-            "cpu_seconds": time.thread_time() - cpu_started,
-        }
-        return EngineResult(image=image, engine=NAME, usage=usage, notes=notes, model=MODEL, video=video)
+        return image, video
 
 
 __all__ = ["NAME", "Kind", "LocalEngine", "Measurements", "measure", "restore", "tint"]

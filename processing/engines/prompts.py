@@ -26,6 +26,8 @@ INSTRUCTIONS: dict[Kind, str] = {
         "Keep the people, faces, clothes, background, colours and style exactly as they are; "
         "no new people or objects, no text."
     ),
+    # The start of a bring-together instruction; ``together_instruction`` names each person.
+    Kind.BRING_TOGETHER: "Make one new photograph of these people together.",
 }
 
 # Animation motions a person picks in plain words (processing.kinds labels them): the phrase each
@@ -43,10 +45,56 @@ ANIMATE_MOTIONS: dict[str, str] = {
 # The person's own words about the motion (after the preset's phrase), at most this long.
 ANIMATE_DESCRIPTION_MAX = 200
 
+# Bring together: the settings a person can pick, by key, as the phrase the model gets
+# (processing.kinds gives each its label in plain words).
+TOGETHER_SETTINGS: dict[str, str] = {
+    "side_by_side": "standing side by side, facing the camera",
+    "sofa": "sitting together on a sofa in a living room",
+    "family_table": "sitting together at a family dinner table",
+    "garden": "outdoors together in a sunny garden",
+}
+# The instruction never grows past this, whatever the description (schema.MAX_INSTRUCTION_LENGTH
+# is the worker's limit).
+TOGETHER_MAX_LENGTH = 600
+TOGETHER_DESCRIPTION_MAX = 200
+
 NOTE_HINTS_UNUSED = "Colour hints are only used when colourizing; they were ignored."
 
 # The person asked to keep a toned print's tone (``EngineRequest.keep_tone``; restore only).
 KEEP_TONE = "Keep the print's original tone, such as sepia; do not neutralize it."
+
+
+def _people(pictures: int) -> str:
+    names = [f"the person in picture {n}" for n in range(1, pictures + 1)]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def together_instruction(pictures: int, options: dict[str, str] | None = None) -> str:
+    """The bring-together instruction: names each person by picture, the setting (a preset's
+    phrase or the person's own short description), colour or black and white; plain text,
+    at most ``TOGETHER_MAX_LENGTH`` characters."""
+    options = options or {}
+    description = " ".join(
+        "".join(ch if ch.isprintable() else " " for ch in options.get("description", "")).split()
+    )
+    description = description[:TOGETHER_DESCRIPTION_MAX].rstrip(" .")
+    people = _people(max(1, pictures))
+    if description:
+        scene = f"Show {people}. The setting: {description}."
+    else:
+        phrase = TOGETHER_SETTINGS.get(options.get("preset", ""), TOGETHER_SETTINGS["side_by_side"])
+        scene = f"Show {people} {phrase}."
+    look = (
+        "a black-and-white photograph"
+        if options.get("colour") == "black_and_white"
+        else "a natural color photograph"
+    )
+    text = (
+        f"{INSTRUCTIONS[Kind.BRING_TOGETHER]} {scene} "
+        "Keep each person's face, age, hair and clothes exactly as in their own picture. "
+        f"Make it {look} with even, soft light and one consistent style."
+    )
+    return text[:TOGETHER_MAX_LENGTH]
 
 
 def instruction_for(
@@ -55,12 +103,16 @@ def instruction_for(
     *,
     keep_tone: bool = False,
     options: dict[str, str] | None = None,
+    pictures: int = 1,
 ) -> str:
     """The instruction for ``kind``, with the person's colour hints appended when colourizing
     and the keep-tone phrase when restoring a toned print the person wants kept as it is.
     Animation adds its motion's phrase (``options["preset"]``) and the person's short
-    description (``options["description"]``), plain and length-limited."""
+    description (``options["description"]``), plain and length-limited; bring together builds
+    its own from the ``pictures`` count and ``options``."""
     kind = Kind(kind)
+    if kind is Kind.BRING_TOGETHER:
+        return together_instruction(pictures, options)
     text = INSTRUCTIONS[kind]
     if kind is Kind.ANIMATE:
         return _animate_instruction(text, options or {})

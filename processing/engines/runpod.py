@@ -175,7 +175,11 @@ class RunPodEngine:
             "kind": request.kind.value,
             "max_size": list(request.max_size),
             "instruction": instruction_for(
-                request.kind, request.hints, keep_tone=request.keep_tone, options=request.options
+                request.kind,
+                request.hints,
+                keep_tone=request.keep_tone,
+                options=request.options,
+                pictures=len(request.inputs),
             ),
             "seed": request.seed,
             "job_ref": request.job_ref,
@@ -193,6 +197,16 @@ class RunPodEngine:
                     "The photo is too large to send without file storage.", code="engine_image_too_large"
                 )
             job_input["image_b64"] = encoded
+        if request.images:
+            # Further pictures (bring together: pictures 2 and 3) always travel as base64.
+            extra = [base64.b64encode(encode_png(image)).decode("ascii") for image in request.images]
+            if len(job_input.get("image_b64", "")) + sum(len(e) for e in extra) > MAX_B64_CHARS:
+                raise PermanentEngineError(
+                    "The photos are too large to send together.", code="engine_image_too_large"
+                )
+            job_input["extra_images_b64"] = extra
+        if request.options:
+            job_input["options"] = dict(request.options)
         if result_put_url and result_get_url:
             job_input["result_put_url"] = result_put_url
             job_input["result_get_url"] = result_get_url

@@ -10,7 +10,8 @@
   RunPod-compatible server and tests use it).
 
 A backend takes the input photo already fitted to the size cap and returns a result of
-exactly that size, aligned with it.
+exactly that size, aligned with it; or, given ``out_size`` (bring together: a new picture of
+the people in all the inputs), a result of exactly ``out_size``, aligned with nothing.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class Backend(Protocol):
         hints: str | None = None,
         progress: Progress | None = None,
         extra_images: list[np.ndarray] | None = None,
+        out_size: tuple[int, int] | None = None,
         options: dict[str, str] | None = None,
     ) -> BackendOutput: ...
 
@@ -89,9 +91,19 @@ class LocalBackend:
         hints: str | None = None,
         progress: Progress | None = None,
         extra_images: list[np.ndarray] | None = None,
+        out_size: tuple[int, int] | None = None,
         options: dict[str, str] | None = None,
     ) -> BackendOutput:
-        """One pass of the classical engine: no steps to report, extra images unused."""
+        """One pass of the classical engine: no steps to report. Extra images are unused except
+        for bring together, whose stand-in places all the pictures side by side on ``out_size``."""
+        if out_size is not None:
+            from processing.engines import together
+
+            pictures = [image, *(extra_images or [])]
+            colour = (options or {}).get("colour") != "black_and_white"
+            composed = together.composite(pictures, out_size, colour=colour)
+            notes = [together.NOTE_STAND_IN]
+            return BackendOutput(image=composed, gpu_seconds=0.0, model=self.model, notes=notes)
         height, width = image.shape[:2]
         # The image is already fitted to the cap, so a cap of its own size changes nothing.
         cap = (max(width, height), min(width, height))
@@ -135,15 +147,24 @@ class QwenBackend:
             self.torch.cuda.synchronize()
 
     def generate(
-        self, images: list[np.ndarray], *, instruction: str, seed: int, progress: Progress | None = None
+        self,
+        images: list[np.ndarray],
+        *,
+        instruction: str,
+        seed: int,
+        progress: Progress | None = None,
+        shape: tuple[int, int] | None = None,
     ) -> tuple[np.ndarray, float]:
         """The model's raw output for ``images`` (the first is the one being edited; later ones
-        are extra references) at the working size for the first one's aspect ratio, and the
-        seconds the model took. ``progress(step, steps)`` is called after each denoising step."""
+        are extra references, or all are pictures of people to bring together) at the working
+        size for the first one's aspect ratio, or for ``shape`` (width, height) when given, and
+        the seconds the model took. ``progress(step, steps)`` is called after each step."""
         from PIL import Image
 
         torch = self.torch
         height, width = images[0].shape[:2]
+        if shape is not None:
+            width, height = shape
         out_width, out_height = model_size(width, height, self.settings.pixels)
         inputs = [
             Image.fromarray(
@@ -189,11 +210,21 @@ class QwenBackend:
         hints: str | None = None,
         progress: Progress | None = None,
         extra_images: list[np.ndarray] | None = None,
+        out_size: tuple[int, int] | None = None,
         options: dict[str, str] | None = None,
     ) -> BackendOutput:
-        """``hints`` are already part of ``instruction`` for this backend."""
+        """``hints`` and ``options`` are already part of ``instruction`` for this backend."""
+        pictures = [image, *(extra_images or [])]
+        if out_size is not None:
+            # A new composition: generated in the shape of ``out_size`` (about one megapixel),
+            # resized to it, lined up with nothing.
+            generated, gpu_seconds = self.generate(
+                pictures, instruction=instruction, seed=seed, progress=progress, shape=out_size
+            )
+            image = resize_to(generated, out_size)
+            return BackendOutput(image=image, gpu_seconds=gpu_seconds, model=self.model)
         generated, gpu_seconds = self.generate(
-            [image, *(extra_images or [])], instruction=instruction, seed=seed, progress=progress
+            pictures, instruction=instruction, seed=seed, progress=progress
         )
         # The model drifts (shifts/zooms a little): line the result up with the input so the
         # before/after slider matches. AlignmentFailed propagates to the handler.

@@ -28,6 +28,7 @@ from typing import Any
 import requests
 from pydantic import ValidationError
 
+from processing.engines import together
 from processing.engines.base import EngineError, EngineRequest, Kind
 from processing.engines.codec import (
     ImageDecodeError,
@@ -119,7 +120,7 @@ def handler(
     try:
         request = EngineRequest(
             image=image, kind=Kind(params.kind), max_size=params.max_size, hints=params.hints,
-            seed=params.seed, job_ref=params.job_ref, options=params.options,
+            seed=params.seed, job_ref=params.job_ref, images=tuple(extra_images), options=params.options,
         )  # fmt: skip
     except EngineError as exc:
         return error_output("bad_image", exc.message)
@@ -130,13 +131,24 @@ def handler(
             f"This worker ({backend.name}) does not do “{request.kind.value}”; check the endpoint.",
         )
     reference = resize_to_fit(request.image, request.max_size)
-    instruction = params.instruction or instruction_for(request.kind, request.hints, options=request.options)
+    extra_images = list(request.images)
+    # A new composition (bring together) has a size of its own (from the pictures' shapes and
+    # the cap); the other kinds keep the photo's.
+    out_size = (
+        together.result_size([reference, *extra_images], request.max_size)
+        if request.kind is Kind.BRING_TOGETHER
+        else None
+    )
+    instruction = params.instruction or instruction_for(
+        request.kind, request.hints, options=request.options, pictures=len(request.inputs)
+    )
 
     try:
         output = backend.run(
             reference, kind=request.kind, instruction=instruction, seed=request.seed, hints=request.hints,
             progress=_reporter(job, request.kind, progress_update), extra_images=extra_images,
             **({"options": request.options} if request.options else {}),
+            **({"out_size": out_size} if out_size is not None else {}),
         )  # fmt: skip
     except AlignmentFailed:
         return error_output("alignment_failed", "The restored picture could not be lined up with the photo.")

@@ -30,11 +30,13 @@ class JobInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    kind: Literal["restore", "colourize", "restore_colourize", "animate"]
+    kind: Literal["restore", "colourize", "restore_colourize", "animate", "bring_together"]
     image_url: str | None = Field(default=None, max_length=4096, pattern=r"^https?://")
     image_b64: str | None = Field(default=None, max_length=MAX_B64_CHARS)
-    # More pictures the model sees next to the photo (bring-together): base64, at most
-    # MAX_EXTRA_IMAGES; the result is the size of, and lined up with, the photo.
+    # More pictures the model sees next to the photo: base64, at most MAX_EXTRA_IMAGES. For
+    # bring_together they are pictures 2 and 3, and the result is a new picture of its own
+    # (processing/engines/together.py's size, not lined up with any input); for the other kinds
+    # they are references and the result is the size of, and lined up with, the photo.
     extra_images_b64: list[str] = Field(default_factory=list, max_length=MAX_EXTRA_IMAGES)
     # (long side, short side) cap of the result, like EngineRequest.max_size.
     max_size: tuple[int, int] = Field(default=(1280, 720))
@@ -42,7 +44,8 @@ class JobInput(BaseModel):
     instruction: str | None = Field(default=None, max_length=MAX_INSTRUCTION_LENGTH)
     seed: int = Field(default=0, ge=0, lt=2**32)
     # The kind's choices and the server's settings for it (animate: "preset", "description",
-    # "frames", "fps"), plain strings as in EngineRequest.options.
+    # "frames", "fps"; bring_together: "preset", "description", "colour"), plain strings as in
+    # EngineRequest.options; the instruction already says them in words.
     options: dict[str, str] = Field(default_factory=dict, max_length=MAX_OPTIONS)
     job_ref: str = Field(default="", max_length=200)
     # Where to PUT the result (a presigned URL) and the URL to report back for reading it;
@@ -63,6 +66,8 @@ class JobInput(BaseModel):
             raise ValueError(
                 f"options must be short (names up to 40, values up to {MAX_OPTION_LENGTH} characters)"
             )
+        if self.kind == "bring_together" and not 1 <= len(self.extra_images_b64) <= MAX_EXTRA_IMAGES:
+            raise ValueError("bring_together needs two or three pictures (image and extra_images_b64)")
         if (self.result_put_url is None) != (self.result_get_url is None):
             raise ValueError("give both result_put_url and result_get_url, or neither")
         return self

@@ -80,3 +80,52 @@ def test_a_job_from_the_api_runs_the_pipeline_shows_progress_and_ends_on_the_res
     assert "We couldn&#x27;t finish this one" in page or "We couldn't finish this one" in page
     assert "Your credits were refunded." in page
     assert "<progress" not in page
+
+
+def test_a_bring_together_job_from_the_api_runs_the_multi_image_pipeline_to_a_new_picture(
+    _redis_clean, client, settings, qwen_backend
+):
+    """Two photos through the API, a real Celery worker, the runpod SDK, the local server and
+    the tiny pipeline given both pictures. Photos without faces: the random model's noise is a
+    new picture (not blank, not a copy, lined up with nothing) with no faces asked of it."""
+    from skimage import data
+
+    from processing.engines.codec import resize_to
+    from tests.processing.test_together import upload
+
+    pictures: list[int] = []
+
+    def counting(job: dict, progress_update) -> dict:
+        pictures.append(1 + len(job["input"].get("extra_images_b64", [])))
+        return handler(job, backend=qwen_backend, progress_update=progress_update)
+
+    server = LocalRunPod(api_key=API_KEY, handler=counting).start()
+    settings.ENGINE = "runpod"
+    user = UserFactory()
+    credits_grant(user=user, amount=10, key="setup", reason="setup")
+    balance = credit_balance(user=user)
+    first = upload(user, resize_to(data.coffee(), (600, 400)))
+    second = upload(user, data.camera())
+    client.force_login(user)
+    proc = start_worker(extra_env=_runpod_env(server))
+    try:
+        response = client.post(
+            "/api/v1/jobs",
+            {"kind": "bring_together", "photo_ids": [first.pk, second.pk], "setting": "garden"},
+            content_type="application/json",
+        )
+        assert response.status_code == 202, response.content
+        job = Job.objects.get(pk=response.json()["id"])
+        wait_for(lambda: all_final(job), timeout=180)
+    finally:
+        log = stop_worker(proc)
+        server.stop()
+
+    body = client.get(f"/api/v1/jobs/{job.pk}").json()
+    assert body["status"] == "succeeded", (body, log[-3000:])
+    assert pictures == [2]
+    assert [i["photo_id"] for i in body["inputs"]] == [first.pk, second.pk]
+    assert body["result_url"] and body["result_width"] > body["result_height"]
+    assert credit_balance(user=user) == balance - 6
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert 'id="job-result"' in page and page.count('alt="Picture ') == 2

@@ -47,8 +47,9 @@ def _radio(html: str, kind: str) -> str:
 
 
 def test_each_engine_declares_what_it_really_performs():
-    # Its "colour" is a tint; its animation is a classical camera move, labelled as not AI.
-    assert LocalEngine.performs == frozenset({Kind.RESTORE, Kind.ANIMATE})
+    # Its "colour" is a tint; its animation a classical camera move, labelled as not AI; its
+    # bring together a side-by-side stand-in, said so on the result.
+    assert LocalEngine.performs == frozenset({Kind.RESTORE, Kind.ANIMATE, Kind.BRING_TOGETHER})
     assert LocalEngine.uses_hints is False
     assert RunPodEngine.performs == frozenset(Kind)
     assert RunPodEngine.uses_hints is True
@@ -62,7 +63,8 @@ def test_kinds_offered_follow_the_engine_with_a_plain_reason():
         assert not local[kind].available
         assert local[kind].reason and not JARGON.search(local[kind].reason)
     assert all(o.available for o in kinds_offered(engine="runpod"))
-    assert [o.price for o in kinds_offered(engine="runpod")] == [2, 3, 4, 8]
+    assert [o.price for o in kinds_offered(engine="runpod", single_photo=True)] == [2, 3, 4, 8]
+    assert [o.price for o in kinds_offered(engine="runpod", single_photo=False)] == [6]
 
 
 @pytest.mark.parametrize("kind", COLOUR_KINDS)
