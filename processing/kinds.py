@@ -96,6 +96,8 @@ class KindSpec:
     kind: JobKind
     done_word: str
     help: str
+    # What a running job's page says it is doing: "Restoring… step 12 of 40".
+    progress_verb: str
     inputs: tuple[int, int] = (1, 1)
     accepts_results: bool = False
     result: ResultType = ResultType.IMAGE
@@ -161,23 +163,27 @@ KIND_SPECS: dict[str, KindSpec] = {
     for spec in (
         KindSpec(
             kind=JobKind.RESTORE,
+            progress_verb="Restoring",
             done_word="Restored",
             help="Repairs scratches, dust, fading and noise.",
         ),
         KindSpec(
             kind=JobKind.COLOURIZE,
+            progress_verb="Colourizing",
             done_word="Colourized",
             help="Adds colour to a black-and-white or faded photo.",
             unavailable_reason=NO_COLOUR_REASON,
         ),
         KindSpec(
             kind=JobKind.RESTORE_COLOURIZE,
+            progress_verb="Restoring and colourizing",
             done_word="Restored and colourized",
             help="Both: repair first, then add colour.",
             unavailable_reason=NO_COLOUR_REASON,
         ),
         KindSpec(
             kind=JobKind.ANIMATE,
+            progress_verb="Animating",
             done_word="Animated",
             help="A few seconds of gentle motion: the photo comes to life as a short video.",
             what_happens=(
@@ -202,6 +208,7 @@ KIND_SPECS: dict[str, KindSpec] = {
         ),
         KindSpec(
             kind=JobKind.BRING_TOGETHER,
+            progress_verb="Bringing together",
             done_word="Brought together",
             help="People from two or three photos in one new picture.",
             inputs=(2, 3),

@@ -38,12 +38,12 @@ def job_get_for_user(*, user: User, job_id: int, with_inputs: bool = False) -> J
 
     This is what every open job page and API client polls every two seconds, so it is one
     narrow query: no join to the photo (read on its own only once the job has succeeded and
-    its picture and file name are shown) and no ordering. ``with_inputs`` adds one query for
-    the ordered inputs with their photos and source jobs (the API lists them).
+    its picture and file name are shown) and no ordering. ``with_inputs`` joins the photo and
+    adds one query for the ordered inputs with their photos and source jobs (the API lists them).
     """
     jobs = Job.objects.filter(owner=user, pk=job_id)
     if with_inputs:
-        jobs = jobs.prefetch_related(
+        jobs = jobs.select_related("photo").prefetch_related(
             Prefetch("inputs", queryset=JobInput.objects.select_related("photo", "source_job"))
         )
     job = jobs.first()
@@ -110,15 +110,6 @@ def job_list_running() -> QuerySet[Job]:
     return Job.objects.filter(status=JobStatus.RUNNING).select_related("owner").order_by("started_at")
 
 
-PROGRESS_VERBS = {
-    JobKind.RESTORE: "Restoring",
-    JobKind.COLOURIZE: "Colourizing",
-    JobKind.RESTORE_COLOURIZE: "Restoring and colourizing",
-    JobKind.ANIMATE: "Animating",
-    JobKind.BRING_TOGETHER: "Bringing together",
-}
-
-
 @dataclass(frozen=True)
 class JobProgress:
     """A running job's progress as its page shows it: "Restoring… step 12 of 40"."""
@@ -144,7 +135,7 @@ def job_progress(*, job: Job) -> JobProgress | None:
     if stored is None:
         return None
     step, steps = stored
-    return JobProgress(step=step, steps=steps, verb=PROGRESS_VERBS.get(job.kind, "Working"))
+    return JobProgress(step=step, steps=steps, verb=job.spec.progress_verb)
 
 
 def job_count_queued_by_tier_group() -> dict[str, dict[str, int]]:

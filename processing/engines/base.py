@@ -46,6 +46,11 @@ class Kind(enum.StrEnum):
         """A short video comes back (MP4 in ``EngineResult.video``), not a picture."""
         return self is Kind.ANIMATE
 
+    @property
+    def composes(self) -> bool:
+        """A new picture is composed from several (its own size, lined up with no input)."""
+        return self is Kind.BRING_TOGETHER
+
 
 class EngineError(Exception):
     """An engine could not make a result; ``message`` is written for the person who asked."""

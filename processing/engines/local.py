@@ -712,7 +712,7 @@ class LocalEngine:
         started, cpu_started = time.perf_counter(), time.thread_time()
         notes: list[str] = []
         video = None
-        if request.kind is Kind.BRING_TOGETHER:
+        if request.kind.composes:
             image, notes = self._together(request)
         else:
             image, video = self._single(request, notes)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from processing.engines.base import Kind, clean_hints
 
 # Qwen-Image-Edit's own guidance for old photos is the fixed prompt "Restore and colorize the
@@ -111,11 +113,9 @@ def instruction_for(
     description (``options["description"]``), plain and length-limited; bring together builds
     its own from the ``pictures`` count and ``options``."""
     kind = Kind(kind)
-    if kind is Kind.BRING_TOGETHER:
-        return together_instruction(pictures, options)
+    if kind in OWN_INSTRUCTIONS:
+        return OWN_INSTRUCTIONS[kind](pictures, options or {})
     text = INSTRUCTIONS[kind]
-    if kind is Kind.ANIMATE:
-        return _animate_instruction(text, options or {})
     hints = clean_hints(hints)
     if hints and kind.colourizes:
         text = f"{text} Colors to use: {hints}."
@@ -124,10 +124,20 @@ def instruction_for(
     return text
 
 
-def _animate_instruction(base: str, options: dict[str, str]) -> str:
+def animate_instruction(pictures: int, options: dict[str, str]) -> str:
+    """The animation instruction: keep the photo as it is, then the motion's phrase and the
+    person's short description, plain and length-limited."""
     motion = ANIMATE_MOTIONS.get(options.get("preset", ""), next(iter(ANIMATE_MOTIONS.values())))
     described = clean_hints(options.get("description"))
-    text = f"{base} {motion}"
+    text = f"{INSTRUCTIONS[Kind.ANIMATE]} {motion}"
     if described:
         text = f"{text} Motion: {described[:ANIMATE_DESCRIPTION_MAX].rstrip()}."
     return text
+
+
+# Kinds whose instruction is built from the person's options (and the number of pictures)
+# rather than from colour hints and the keep-tone choice.
+OWN_INSTRUCTIONS: dict[Kind, Callable[[int, dict[str, str]], str]] = {
+    Kind.ANIMATE: animate_instruction,
+    Kind.BRING_TOGETHER: together_instruction,
+}

@@ -135,9 +135,7 @@ def handler(
     # A new composition (bring together) has a size of its own (from the pictures' shapes and
     # the cap); the other kinds keep the photo's.
     out_size = (
-        together.result_size([reference, *extra_images], request.max_size)
-        if request.kind is Kind.BRING_TOGETHER
-        else None
+        together.result_size([reference, *extra_images], request.max_size) if request.kind.composes else None
     )
     instruction = params.instruction or instruction_for(
         request.kind, request.hints, options=request.options, pictures=len(request.inputs)

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from processing.engines.base import HINTS_MAX_LENGTH
+from processing.engines.base import HINTS_MAX_LENGTH, Kind
 
 # RunPod's /run accepts at most 10 MB of JSON; base64 grows data by a third.
 MAX_B64_CHARS = 9_500_000
@@ -66,7 +66,7 @@ class JobInput(BaseModel):
             raise ValueError(
                 f"options must be short (names up to 40, values up to {MAX_OPTION_LENGTH} characters)"
             )
-        if self.kind == "bring_together" and not 1 <= len(self.extra_images_b64) <= MAX_EXTRA_IMAGES:
+        if Kind(self.kind).composes and not 1 <= len(self.extra_images_b64) <= MAX_EXTRA_IMAGES:
             raise ValueError("bring_together needs two or three pictures (image and extra_images_b64)")
         if (self.result_put_url is None) != (self.result_get_url is None):
             raise ValueError("give both result_put_url and result_get_url, or neither")
