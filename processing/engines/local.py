@@ -136,6 +136,7 @@ DUST_OUTSIDE_SIGN = 0.0018
 # seeds) this keeps gravel's own pebbles (inpainting them cost it up to -0.05 SSIM) and loses
 # no photo more than 0.01.
 MARK_OUTSIDE_SHARE = 0.2
+MARK_LOCAL_CONTRAST = 0.3
 
 
 @dataclass
@@ -723,10 +724,12 @@ def outside_tones(image: np.ndarray, mask: np.ndarray) -> float:
 
 
 def marks_outside_tones(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The marks of ``mask`` (connected components) with at least MARK_OUTSIDE_SHARE of their
-    pixels darker or lighter than the 2nd/98th percentile of the unflagged lightness: dust is
-    near black or paper white, beyond a faded print's own tones; a flagged pebble, star or
-    highlight of the picture lies within them and is kept as it is."""
+    """The marks of ``mask`` (connected components) that prove to be dirt: at least
+    MARK_OUTSIDE_SHARE of their pixels darker or lighter than the 2nd/98th percentile of the
+    unflagged lightness (dust is near black or paper white, beyond a faded print's own
+    tones), or beyond the range of the pixels right around them by MARK_LOCAL_CONTRAST of the
+    photo's tonal range (dark dust on a light sky). A flagged pebble, star or highlight of the
+    picture lies within both and is kept as it is."""
     if not mask.any() or mask.all():
         return mask
     lightness = lightness_of(image)
@@ -734,8 +737,19 @@ def marks_outside_tones(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     low, high = np.percentile(lightness[~flagged], (2, 98))
     count, labels = cv2.connectedComponents(mask, connectivity=8)
     ids = labels.ravel()
-    outside = ((lightness < low) | (lightness > high)).ravel().astype(np.float64)
-    share = np.bincount(ids, outside, minlength=count) / np.maximum(np.bincount(ids, minlength=count), 1)
+    sizes = np.maximum(np.bincount(ids, minlength=count), 1)
+    values = lightness.ravel().astype(np.float32)
+    # The ring of unflagged pixels around each mark, labelled with the mark's number.
+    ring_labels = cv2.dilate(labels.astype(np.float32), np.ones((7, 7), np.uint8)).astype(np.int64)
+    ring = (ring_labels > 0) & ~flagged
+    ring_min = np.full(count, 255.0, np.float32)
+    ring_max = np.zeros(count, np.float32)
+    np.minimum.at(ring_min, ring_labels[ring], lightness[ring].astype(np.float32))
+    np.maximum.at(ring_max, ring_labels[ring], lightness[ring].astype(np.float32))
+    margin = MARK_LOCAL_CONTRAST * float(high - low)
+    beyond_photo = (values < low) | (values > high)
+    beyond_ring = (values < ring_min[ids] - margin) | (values > ring_max[ids] + margin)
+    share = np.bincount(ids, (beyond_photo | beyond_ring).astype(np.float64), minlength=count) / sizes
     keep = share >= MARK_OUTSIDE_SHARE
     keep[0] = False
     return np.where(keep[labels], 255, 0).astype(np.uint8)
