@@ -362,3 +362,21 @@ def test_repairs_on_a_grainy_textured_print_skip_marks_within_its_tones() -> Non
 
     assert np.count_nonzero(flagged) > 0
     assert np.count_nonzero(repaired) < 0.7 * np.count_nonzero(flagged)
+
+
+def test_denoising_eases_off_where_the_fine_detail_is_texture_not_grain() -> None:
+    # Film grain is white: it measures the same at half and quarter resolution. Gravel's
+    # texture grows at coarser scales, so the grain measure there is mostly picture.
+    film = grainy(scene(), sigma=7.0)
+    gravel = grainy(gray_photo("gravel"), sigma=5.0)
+
+    film_ratio = local.texture_ratio(local.lightness_of(film))
+    gravel_ratio = local.texture_ratio(local.lightness_of(gravel))
+
+    assert film_ratio < local.TEXTURE_RATIO_LOW < local.TEXTURE_RATIO_HIGH < gravel_ratio
+    assert local.denoise_strength(film_ratio) == 1.0
+    assert local.denoise_strength(gravel_ratio) == local.TEXTURE_DENOISE_MIN
+    _, measured = local.restore(dusty(yellowed(gravel)))
+    assert measured.texture_ratio == pytest.approx(
+        local.texture_ratio(local.lightness_of(dusty(yellowed(gravel))))
+    )
