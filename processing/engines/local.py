@@ -704,7 +704,6 @@ def _pipeline(image: np.ndarray, m: Measurements, *, repairs: bool, keep_tone: b
         m.steps.append("dust_and_scratches")
     if 0 < m.line_fraction <= LINE_MAX_FRACTION:
         # Grown by a pixel: a scratch's antialiased edges are lighter than its core.
-        lines = marks_outside_tones(work, lines)
         repair |= cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
         m.steps.append("long_scratches")
     if m.tear_fraction > 0:
