@@ -5,13 +5,14 @@ and only applies a step when the measurement says the photo needs it, scaled by 
 needs it. A clean photo therefore comes back nearly unchanged: over-smoothed "plastic"
 results are what people dislike most in other restorers.
 
-Steps, in order: denoise (non-local means on lightness, light blur on colour) → dust, scratch,
-crease and tear repair (top-hat detection of specks on lightness, an oriented line detector for
-long thin scratches and creases of any angle, flat paper-white patches at the edge for tears
-and missing corners; all inpainted) → colour cast / faded colour
-recovery (per-channel percentile stretch) → contrast (levels + CLAHE on lightness) → gentle
-unsharp mask. Colourizing a grayscale photo is beyond a classical pipeline: it applies a warm,
-lightness-dependent tint and says so in the result notes.
+Steps, in order: denoise (non-local means on lightness, eased where the fine detail is texture;
+light blur on colour) → dust, scratch, crease and tear repair (top-hat detection of specks on
+lightness, kept where they prove to be dirt; an oriented line detector for long thin scratches
+and creases of any angle; flat paper-white patches at the edge for tears and missing corners;
+all inpainted) → colour cast (white balance on the near-grey pixels, colour only) → contrast
+(faded lightness spread about its median) → gentle unsharp mask. Colourizing a grayscale photo
+is beyond a classical pipeline: it applies a warm, lightness-dependent tint and says so in the
+result notes.
 
 Pure numpy/OpenCV, no Django: the RunPod worker's "local" backend runs this same code.
 """
@@ -608,7 +609,7 @@ def restore_contrast(image: np.ndarray, strength: float) -> np.ndarray:
     wall or a foggy field, has no black to recover) by the gain that would fill the range,
     at most TONE_MAX_GAIN: fading loses a bounded share of contrast, so a photo narrower than
     that was narrow to begin with. (Local contrast, CLAHE, is not added: on the tuning half it
-    cost up to -0.03 SSIM and never gave back what fading took.)
+    cost up to -0.03 SSIM for that step.)
     """
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
     lab[:, :, 0] = cv2.LUT(lab[:, :, 0], spread_lut(lab[:, :, 0], strength))
