@@ -82,6 +82,9 @@ TEAR_LIGHTNESS = 200
 TEAR_FLATNESS = 2.5
 TEAR_MIN_AREA = 20
 TEAR_MAX_FRACTION = 0.05
+# The flat patch grows over neighbours within TEAR_TONE of its paper tone, TEAR_GROW px at most.
+TEAR_TONE = 12.0
+TEAR_GROW = 6
 # Torn paper is filled by inpainting a copy of the photo this many pixels on its long side.
 TEAR_FILL_SIDE = 128
 # How far faded tones are stretched back (1 = up to TONE_MAX_GAIN): a full stretch overshoots
@@ -485,6 +488,14 @@ def detect_tears(image: np.ndarray, noise_sigma: float) -> np.ndarray:
     keep = at_edge & (area >= TEAR_MIN_AREA) & (area <= TEAR_MAX_FRACTION * height * width)
     keep[0] = False
     mask = np.where(keep[labels], 255, 0).astype(np.uint8)
+    if mask.any():
+        # The flatness window stops short of the torn edge and of grain-speckled paper: grow the
+        # patch over the neighbouring pixels of the same paper tone.
+        paper = float(np.median(lightness[mask > 0]))
+        same = ((np.abs(lightness - paper) < TEAR_TONE) & (chroma < 20)).astype(np.uint8)
+        step = np.ones((3, 3), np.uint8)
+        for _ in range(TEAR_GROW):
+            mask = cv2.dilate(mask, step) & (same * 255) | mask
     # The torn edge is a blend of paper and picture: grow the mask over it.
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
 

@@ -380,3 +380,20 @@ def test_denoising_eases_off_where_the_fine_detail_is_texture_not_grain() -> Non
     assert measured.texture_ratio == pytest.approx(
         local.texture_ratio(local.lightness_of(dusty(yellowed(gravel))))
     )
+
+
+def test_tear_detector_covers_the_torn_paper_up_to_its_edge() -> None:
+    # On a grainy JPEG copy the flatness test alone stops short of the torn edge and misses
+    # grain-speckled paper; growing over the same paper tone takes in nearly all of it.
+    clean = scene()
+    corner = np.zeros(clean.shape[:2], np.uint8)
+    cv2.fillPoly(corner, [np.int32([[0, 0], [70, 0], [0, 60]])], 255)
+    torn = dusty(yellowed(grainy(clean)))
+    torn[corner > 0] = PAPER
+    _, encoded = cv2.imencode(".jpg", torn, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    copy = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+
+    found = local.detect_tears(copy, local.estimate_noise(local.lightness_of(copy))) > 0
+
+    assert found[corner > 0].mean() > 0.95
+    assert found[cv2.dilate(corner, np.ones((15, 15), np.uint8)) == 0].mean() == 0.0
