@@ -313,3 +313,87 @@ def test_dust_counts_as_age_only_outside_the_photos_own_tones() -> None:
 
     assert local.outside_tones(dusty_print, specks) == pytest.approx(np.count_nonzero(specks) / specks.size)
     assert local.outside_tones(detail, specks) == 0.0
+
+
+def test_white_balance_needs_grey_in_the_photo_and_only_brings_weak_channels_up() -> None:
+    yellow = yellowed(gray_photo("camera"))
+    gains = local.grey_gains(yellow)
+
+    # Yellowing took blue (and a little green) away: those are the channels brought back.
+    assert gains[2] == pytest.approx(1.0) and gains[0] < gains[1] < gains[2]
+    corrected = local.correct_colour(yellow, 1.0)
+    assert local.measure(corrected).cast < 5 < local.measure(yellow).cast
+
+    # A photo with no near-grey pixels (a green field with red poppies) gives no evidence of a
+    # cast: its own colours stay.
+    rng = np.random.default_rng(0)
+    field = np.zeros((200, 300, 3), np.uint8)
+    field[:] = (60, 150, 40)
+    field[rng.random((200, 300)) < 0.2] = (200, 30, 30)
+    assert np.array_equal(local.grey_gains(field), np.ones(3, np.float32))
+    assert np.array_equal(local.correct_colour(field, 1.0), field)
+
+
+def test_only_marks_outside_the_photos_own_tones_are_taken_for_dirt() -> None:
+    faded = scene()  # tones about 30-180
+    mask = np.zeros(faded.shape[:2], np.uint8)
+    print_ = faded.copy()
+    cv2.circle(print_, (200, 100), 3, (8, 8, 8), -1)  # dust: near black
+    cv2.circle(mask, (200, 100), 4, 255, -1)
+    # A darker detail within the photo's tones, a little below the tones around it.
+    cv2.circle(print_, (300, 300), 3, (112, 112, 112), -1)
+    cv2.circle(mask, (300, 300), 4, 255, -1)
+
+    kept = local.marks_outside_tones(print_, mask) > 0
+
+    assert kept[100, 200] and not kept[300, 300]
+    assert np.count_nonzero(kept) == np.count_nonzero(mask[:200, :250])
+
+
+def test_repairs_on_a_grainy_textured_print_skip_marks_within_its_tones() -> None:
+    # Gravel's own dark pits are flagged as specks by the top-hat detector; they lie within the
+    # photo's tones, so the print's repair mask leaves most of them alone.
+    clean = gray_photo("gravel")
+    aged = dusty(yellowed(grainy(clean, sigma=6.0)))
+    work = local.denoise(aged, 6.0)
+    flagged = local.detect_defects(work, local.estimate_noise(local.lightness_of(work)))
+
+    repaired = local.marks_outside_tones(work, flagged)
+
+    assert np.count_nonzero(flagged) > 0
+    assert np.count_nonzero(repaired) < 0.7 * np.count_nonzero(flagged)
+
+
+def test_denoising_eases_off_where_the_fine_detail_is_texture_not_grain() -> None:
+    # Film grain is white: it measures the same at half and quarter resolution. Gravel's
+    # texture grows at coarser scales, so the grain measure there is mostly picture.
+    film = grainy(scene(), sigma=7.0)
+    gravel = grainy(gray_photo("gravel"), sigma=5.0)
+
+    film_ratio = local.texture_ratio(local.lightness_of(film))
+    gravel_ratio = local.texture_ratio(local.lightness_of(gravel))
+
+    assert film_ratio < local.TEXTURE_RATIO_LOW < local.TEXTURE_RATIO_HIGH < gravel_ratio
+    assert local.denoise_strength(film_ratio) == 1.0
+    assert local.denoise_strength(gravel_ratio) == local.TEXTURE_DENOISE_MIN
+    _, measured = local.restore(dusty(yellowed(gravel)))
+    assert measured.texture_ratio == pytest.approx(
+        local.texture_ratio(local.lightness_of(dusty(yellowed(gravel))))
+    )
+
+
+def test_tear_detector_covers_the_torn_paper_up_to_its_edge() -> None:
+    # On a grainy JPEG copy the flatness test alone stops short of the torn edge and misses
+    # grain-speckled paper; growing over the same paper tone takes in nearly all of it.
+    clean = scene()
+    corner = np.zeros(clean.shape[:2], np.uint8)
+    cv2.fillPoly(corner, [np.int32([[0, 0], [70, 0], [0, 60]])], 255)
+    torn = dusty(yellowed(grainy(clean)))
+    torn[corner > 0] = PAPER
+    _, encoded = cv2.imencode(".jpg", torn, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    copy = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+
+    found = local.detect_tears(copy, local.estimate_noise(local.lightness_of(copy))) > 0
+
+    assert found[corner > 0].mean() > 0.95
+    assert found[cv2.dilate(corner, np.ones((15, 15), np.uint8)) == 0].mean() == 0.0
