@@ -7,20 +7,8 @@ db_url=$1
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
-      echo "Please install these Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2
-      exit 1
-    fi
-  fi
-  echo "Installing ${missing[*]} ..."
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  # Only the binaries: the package's own nginx service is not started for us.
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+source "$(dirname "$0")/apt-install.sh"
+apt_install "${missing[@]}"
 .venv/bin/python - "$db_url" <<'PY'
 import re, sys
 import psycopg

@@ -10,15 +10,5 @@ fc-list 2>/dev/null | grep -qi dejavu || missing+=(fonts-dejavu-core)
 [ -f /usr/share/backgrounds/sunset_by_Aitzol_Berasategi.jpg ] || missing+=(lomiri-wallpapers-16.04)
 [ -f /usr/share/backgrounds/mate/nature/Storm.jpg ] || missing+=(mate-backgrounds)
 [ -f /usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg ] || missing+=(python-matplotlib-data)
-[ ${#missing[@]} -eq 0 ] && exit 0
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
-    echo "Please install these Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2
-    exit 1
-  fi
-fi
-echo "Installing ${missing[*]} ..."
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+source "$(dirname "$0")/apt-install.sh"
+apt_install "${missing[@]}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 CORPUS = [
     "Describe the key features of the input image (color, shape, size, texture, objects, background), then "
@@ -153,13 +154,21 @@ def save_lora(folder: Path, *, rank: int = 4) -> Path:
     """A LoRA on the tiny transformer's attention projections, made with peft and saved the way
     LoRAs for the real model are published (``pytorch_lora_weights.safetensors``). Its B
     matrices are random (peft starts them at zero), so loading it changes the output."""
-    import torch
     from diffusers import QwenImageEditPlusPipeline, QwenImageTransformer2DModel
+
+    transformer = QwenImageTransformer2DModel.from_pretrained(
+        folder.parent / "model", subfolder="transformer"
+    )
+    return save_random_lora(transformer, QwenImageEditPlusPipeline, folder, rank=rank)
+
+
+def save_random_lora(transformer: Any, pipeline_class: Any, folder: Path, *, rank: int = 4) -> Path:
+    """Put a peft LoRA with random B matrices on ``transformer``'s attention projections and
+    save it in ``folder`` through ``pipeline_class.save_lora_weights`` (the published layout)."""
+    import torch
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    model_dir = folder.parent / "model"
-    transformer = QwenImageTransformer2DModel.from_pretrained(model_dir, subfolder="transformer")
     transformer.add_adapter(
         LoraConfig(r=rank, lora_alpha=rank, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
     )
@@ -168,7 +177,7 @@ def save_lora(folder: Path, *, rank: int = 4) -> Path:
         for name, parameter in transformer.named_parameters():
             if "lora_B" in name:
                 parameter.normal_(0.0, 0.5)
-    QwenImageEditPlusPipeline.save_lora_weights(
+    pipeline_class.save_lora_weights(
         folder, transformer_lora_layers=get_peft_model_state_dict(transformer), safe_serialization=True
     )
     return folder

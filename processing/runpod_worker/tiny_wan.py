@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from processing.runpod_worker.tiny import save_random_lora
+
 CORPUS = [
     "A short, natural video made from this old photo. Keep the people, faces, clothes, background, "
     "colours and style exactly as they are; no new people or objects, no text.",
@@ -116,21 +118,7 @@ def save_lora(folder: Path, model_dir: Path, *, rank: int = 4) -> Path:
     """A LoRA on the tiny transformer's attention projections, made with peft and saved the way
     Wan LoRAs are published (``pytorch_lora_weights.safetensors``); its B matrices are random
     (peft starts them at zero), so loading it changes the output."""
-    import torch
     from diffusers import WanImageToVideoPipeline, WanTransformer3DModel
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
 
     transformer = WanTransformer3DModel.from_pretrained(model_dir, subfolder="transformer")
-    transformer.add_adapter(
-        LoraConfig(r=rank, lora_alpha=rank, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
-    )
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, parameter in transformer.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0.0, 0.5)
-    WanImageToVideoPipeline.save_lora_weights(
-        folder, transformer_lora_layers=get_peft_model_state_dict(transformer), safe_serialization=True
-    )
-    return folder
+    return save_random_lora(transformer, WanImageToVideoPipeline, folder, rank=rank)
