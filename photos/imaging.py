@@ -523,8 +523,8 @@ def enhance(rgb: np.ndarray, *, keep_tone: bool = False) -> np.ndarray:
     one is moved halfway towards a full range and neutral balance — never harsh. With
     ``keep_tone`` a toned print keeps its tone: levels only, the same for every channel.
     """
-    hist = np.stack([np.bincount(rgb[..., c].ravel(), minlength=256) for c in range(3)])
-    tables = _enhance_tables(hist, is_grayscale(rgb), keep_tone)
+    hist = np.stack([cv2.calcHist([rgb], [c], None, [256], [0, 256]).ravel() for c in range(3)])
+    tables = _enhance_tables(hist.astype(np.int64), is_grayscale(rgb), keep_tone)
     if tables is None:
         return rgb.copy()
     return cv2.LUT(rgb, np.ascontiguousarray(tables.T.reshape(256, 1, 3)))
