@@ -42,8 +42,8 @@ def drop_file(page: Page, selector: str, data: bytes, name: str, mime: str = "im
 
 def restore_and_compare(page: Page, base_url: str, shot: str, download_name: str) -> None:
     """From a ready photo's page: start a restore, follow it live, compare and download."""
-    expect(page.get_by_role("link", name="Restore or colourize")).to_be_visible(timeout=30_000)
-    page.get_by_role("link", name="Restore or colourize").click()
+    expect(page.get_by_role("link", name="Restore, colourize or animate")).to_be_visible(timeout=30_000)
+    page.get_by_role("link", name="Restore, colourize or animate").click()
     expect(page.get_by_text("Your balance: 3 credits")).to_be_visible()
     expect(page.get_by_role("radio", name=re.compile("Restore — 2 credits"))).to_be_checked()
     # The default engine cannot really colourize: shown, unavailable, never charged.
