@@ -61,8 +61,10 @@ trap 'stop 143' TERM
 worker=$!
 .venv/bin/celery -A rekindle --quiet beat --loglevel INFO &
 beat=$!
+# Browsers talk to it directly (no nginx in front): gunicorn's own short keep-alive, and a stop
+# that waits at most 5 s for a busy worker (production's 75 s / 30 s suit a proxy in front).
 .venv/bin/gunicorn rekindle.wsgi --bind "${HOST}:${PORT}" --workers 2 --threads 4 \
-  --config gunicorn.conf.py --timeout 120 &
+  --config gunicorn.conf.py --timeout 120 --keep-alive 2 --graceful-timeout 5 &
 web=$!
 echo
 echo "  Rekindle is running at http://${HOST}:${PORT}/  (Ctrl-C to stop)"
