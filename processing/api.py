@@ -72,6 +72,7 @@ class JobInputOut(Schema):
     photo_id: int
     # Set when the input is the finished result of another of your jobs.
     source_job_id: int | None
+    # The input's small picture, for jobs of several pictures (null for one-picture jobs).
     thumbnail_url: str | None
 
     @staticmethod

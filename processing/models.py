@@ -146,7 +146,7 @@ class Job(models.Model):
         rows = list(self.inputs.all())
         if rows or self.photo_id is None:
             return rows
-        return [JobInput(job=self, position=1, photo=self.photo)]
+        return [JobInput(job=self, position=1, photo_id=self.photo_id)]
 
     @property
     def is_video(self) -> bool:

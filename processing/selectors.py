@@ -11,7 +11,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Case, CharField, Count, Prefetch, Q, QuerySet, Sum, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+    prefetch_related_objects,
+)
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -38,22 +49,26 @@ def job_get_for_user(*, user: User, job_id: int, with_inputs: bool = False) -> J
 
     This is what every open job page and API client polls every two seconds, so it is one
     narrow query: no join to the photo (read on its own only once the job has succeeded and
-    its picture and file name are shown) and no ordering. ``with_inputs`` joins the photo and
-    adds one query for the ordered inputs with their photos and source jobs (the API lists them).
+    its picture and file name are shown) and no ordering. ``with_inputs`` adds one query for
+    the ordered inputs (the API lists them): bare rows for a one-picture job, with their photos
+    and source jobs (for their small pictures) for a job of several.
     """
-    jobs = Job.objects.filter(owner=user, pk=job_id)
-    if with_inputs:
-        jobs = jobs.select_related("photo").prefetch_related(
-            Prefetch("inputs", queryset=JobInput.objects.select_related("photo", "source_job"))
-        )
-    job = jobs.first()
+    job = Job.objects.filter(owner=user, pk=job_id).first()
     if job is None:
         raise NotFound("No such job.")
+    if with_inputs:
+        rows = JobInput.objects.all()
+        if job.spec.takes_several:
+            rows = rows.select_related("photo", "source_job")
+        prefetch_related_objects([job], Prefetch("inputs", queryset=rows))
     return job
 
 
 def job_input_thumbnail_url(*, row: JobInput) -> str | None:
-    """The small picture of one input: the source result's thumbnail, or the photo's."""
+    """The small picture of one input: the source result's thumbnail, or the photo's. Jobs of
+    one picture have none (it is the job's own photo, and every poll would sign a URL)."""
+    if not row.job.spec.takes_several:
+        return None
     if row.source_job is not None and row.source_job.result_thumbnail:
         return media_url(row.source_job.result_thumbnail.name)
     return media_url(row.photo.thumbnail.name) if row.photo.thumbnail else None
