@@ -142,7 +142,15 @@ class Job(models.Model):
 
     def input_list(self) -> list[JobInput]:
         """The job's input pictures in order; a job made before inputs existed has one, its photo
-        (an unsaved row). Uses a prefetched ``inputs`` when there is one."""
+        (an unsaved row). Uses a prefetched ``inputs``, or a one-picture job's input read with it
+        (``first_source_job_id``), when there is one."""
+        if hasattr(self, "first_source_job_id") and not self.spec.takes_several:
+            # Read with the job (processing.selectors.job_get_for_user): no query.
+            if self.photo_id is None:
+                return []
+            return [
+                JobInput(job=self, position=1, photo_id=self.photo_id, source_job_id=self.first_source_job_id)
+            ]
         rows = list(self.inputs.all())
         if rows or self.photo_id is None:
             return rows

@@ -76,14 +76,14 @@ def test_polling_a_running_job_reads_its_progress_from_redis_with_two_queries(
     assert "Cancel" in html
 
 
-def test_the_api_poll_of_a_queued_job_costs_four_queries(
+def test_the_api_poll_of_a_queued_job_costs_three_queries(
     signed_in_client, user, django_assert_max_num_queries
 ):
     make_job(user, tier="cherish", minutes_ago=1)
     job = make_job(user, minutes_ago=0)
     signed_in_client.get(f"/api/v1/jobs/{job.pk}")
-    # The user, the job with its photo, its ordered inputs (the API lists them), the queue count.
-    with django_assert_max_num_queries(4):
+    # The user, the job (its one input read in the same query), the queue count.
+    with django_assert_max_num_queries(3):
         body = signed_in_client.get(f"/api/v1/jobs/{job.pk}").json()
     assert body["status"] == "queued"
     assert body["queue_position"] == 2
