@@ -114,7 +114,8 @@ DEFECT_MAX_FRACTION = 0.06
 CLEAN_DEFECT_MAX_FRACTION = 0.015
 # The final safeguard: structure (the tone-blind part of SSIM) of input and restoration, both
 # blurred past the grain. Below STRUCTURE_GUARD the repairs changed the picture itself, so it is
-# restored again without them; if even that stays below, the input is returned as it was.
+# restored again without the long-line repairs (the ones most likely to take picture for
+# damage), then without any; if even that stays below, the input is returned as it was.
 STRUCTURE_GUARD = 0.85
 # Colour cast: white balance on the near-grey pixels (spread between channels under GREY_CHROMA
 # of their level), trusted only when at least GREY_SHARE of the photo is near grey, gains within
@@ -682,6 +683,12 @@ def restore(image: np.ndarray, *, keep_tone: bool = False) -> tuple[np.ndarray, 
         m.film_only, m.steps = True, []
         work = _pipeline(image, m, repairs=True, keep_tone=keep_tone)
     m.structure = structure_kept(image, work)
+    if m.structure < STRUCTURE_GUARD and "long_scratches" in m.steps:
+        # The line detector is the repair most likely to take picture for damage (a dial's
+        # printed arcs and needle, a row of text): back off from it alone first.
+        m.steps = ["safeguard_no_lines"]
+        work = _pipeline(image, m, repairs=True, lines=False, keep_tone=keep_tone)
+        m.structure = structure_kept(image, work)
     if m.structure < STRUCTURE_GUARD and m.steps:
         m.steps = ["safeguard_no_repairs"]
         work = _pipeline(image, m, repairs=False, keep_tone=keep_tone)
@@ -692,9 +699,12 @@ def restore(image: np.ndarray, *, keep_tone: bool = False) -> tuple[np.ndarray, 
     return work, m
 
 
-def _pipeline(image: np.ndarray, m: Measurements, *, repairs: bool, keep_tone: bool = False) -> np.ndarray:
+def _pipeline(
+    image: np.ndarray, m: Measurements, *, repairs: bool, lines: bool = True, keep_tone: bool = False
+) -> np.ndarray:
     """Each step of ``restore`` gated on its own measurement (``repairs``: inpaint damage;
-    ``keep_tone``: a toned print keeps its tone, so no cast correction)."""
+    ``lines``: long scratches and creases among it; ``keep_tone``: a toned print keeps its
+    tone, so no cast correction)."""
     aged = m.old_print
     work = image
     residual_noise = m.noise_sigma
@@ -709,8 +719,8 @@ def _pipeline(image: np.ndarray, m: Measurements, *, repairs: bool, keep_tone: b
     m.dust_outside = outside_tones(work, mask)
     # Long lines are looked for on old (grainy) prints only: a clean photo's straight wires and
     # mortar lines are picture, not damage.
-    lines = detect_lines(work, residual_noise) if aged and repairs else np.zeros_like(mask)
-    m.line_fraction = float(np.count_nonzero(lines)) / lines.size
+    found = detect_lines(work, residual_noise) if aged and repairs and lines else np.zeros_like(mask)
+    m.line_fraction = float(np.count_nonzero(found)) / found.size
     repair = np.zeros_like(mask)
     most_dust = DEFECT_MAX_FRACTION if aged else CLEAN_DEFECT_MAX_FRACTION
     if DEFECT_GATE < m.defect_fraction <= most_dust:
@@ -719,7 +729,7 @@ def _pipeline(image: np.ndarray, m: Measurements, *, repairs: bool, keep_tone: b
         m.steps.append("dust_and_scratches")
     if 0 < m.line_fraction <= LINE_MAX_FRACTION:
         # Grown by a pixel: a scratch's antialiased edges are lighter than its core.
-        repair |= cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+        repair |= cv2.dilate(found, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
         m.steps.append("long_scratches")
     if m.tear_fraction > 0:
         repair |= tears

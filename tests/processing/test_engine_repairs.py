@@ -240,6 +240,39 @@ def test_safeguard_backs_off_when_the_picture_itself_changed(
     assert np.array_equal(guarded, aged)
 
 
+def ruled_print() -> tuple[np.ndarray, np.ndarray]:
+    """A faded, dusty, grainy print of a ruled chart (printed dark lines every 24 px on light
+    paper, a dial's or a form's), and the mask of the printed lines' cores."""
+    face = np.full((400, 640, 3), 225, np.uint8)
+    printed = np.zeros((400, 640), np.uint8)
+    for canvas, tone, kind in ((face, (30, 30, 30), cv2.LINE_AA), (printed, 255, cv2.LINE_8)):
+        for x in range(12, 640, 24):
+            cv2.line(canvas, (x, 0), (x, 399), tone, 1, kind)
+        for y in range(12, 400, 24):
+            cv2.line(canvas, (0, y), (639, y), tone, 1, kind)
+    faded = (face.astype(np.float32) * 0.7 + 40).astype(np.uint8)
+    return dusty(yellowed(grainy(faded, 6.0)), specks=160), printed > 0
+
+
+def test_safeguard_drops_the_line_repairs_first_when_they_took_picture_for_damage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    aged, printed = ruled_print()
+    # A line detector that takes the chart's printed lines for scratches.
+    monkeypatch.setattr(local, "detect_lines", lambda image, noise: printed.astype(np.uint8) * 255)
+    restored, measured = local.restore(aged)
+
+    # Only the line repairs are dropped: the dust is still taken out, the chart is kept.
+    assert measured.steps[0] == "safeguard_no_lines"
+    assert "dust_and_scratches" in measured.steps and "long_scratches" not in measured.steps
+    assert measured.structure >= local.STRUCTURE_GUARD
+    lightness = local.lightness_of(restored).astype(int)
+    paper = np.median(
+        lightness[~cv2.dilate(printed.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)]
+    )
+    assert paper - np.median(lightness[printed]) > 60
+
+
 def test_clean_film_photo_with_even_grain_and_a_warm_cast_is_left_alone() -> None:
     # Film grain and a warm white balance, but none of the other damage age leaves: grain
     # alone is one sign, and the full treatment (denoise, tone, sharpen) needs more.
