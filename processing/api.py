@@ -12,10 +12,12 @@ from pydantic import Field
 from photos.storage import media_url
 from processing.models import Job, JobInput
 from processing.selectors import (
+    JobProgress,
     job_ai_made,
     job_get_for_user,
     job_input_thumbnail_url,
     job_list_for_user,
+    job_progress,
     job_queue_position,
 )
 from processing.services import InputRef, job_cancel, job_create
@@ -179,6 +181,37 @@ def list_jobs(request: HttpRequest) -> object:
 @router.get("/{job_id}", response=JobOut, summary="One of your jobs")
 def get_job(request: HttpRequest, job_id: int) -> Job:
     return job_get_for_user(user=request.user, job_id=job_id, with_inputs=True)
+
+
+class JobProgressOut(Schema):
+    step: int
+    steps: int
+
+
+class JobStatusOut(Schema):
+    """What a client polls while it waits: the job's state and nothing to sign or join.
+    ``GET /jobs/{id}`` has the whole job (results, inputs, options) once it has finished."""
+
+    id: int
+    status: str
+    queue_position: int | None
+    waiting_reason: str
+    progress: JobProgressOut | None
+    error_code: str
+    error_message: str
+
+    @staticmethod
+    def resolve_queue_position(job: Job) -> int | None:
+        return job_queue_position(job=job)
+
+    @staticmethod
+    def resolve_progress(job: Job) -> JobProgress | None:
+        return job_progress(job=job)
+
+
+@router.get("/{job_id}/status", response=JobStatusOut, summary="One of your jobs' state, for polling")
+def get_job_status(request: HttpRequest, job_id: int) -> Job:
+    return job_get_for_user(user=request.user, job_id=job_id)
 
 
 @router.post("/{job_id}/cancel", response=JobOut, summary="Cancel a job (refunded if it has not started)")

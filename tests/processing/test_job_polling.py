@@ -112,7 +112,34 @@ def test_a_finished_job_still_shows_its_download_and_share_links_and_stops_the_p
     assert api["queue_position"] is None and api["result_url"]
 
 
-@pytest.mark.parametrize("path", ["/jobs/{id}/", "/api/v1/jobs/{id}"])
+def test_the_api_status_poll_answers_state_position_and_progress_in_three_queries(
+    signed_in_client, user, django_assert_max_num_queries
+):
+    make_job(user, tier="cherish", minutes_ago=1)
+    queued = make_job(user, minutes_ago=0)
+    running = make_job(user, status=JobStatus.RUNNING)
+    cache.set(job_progress_key(running.pk), (12, 40), 60)
+    signed_in_client.get(f"/api/v1/jobs/{queued.pk}/status")
+    with django_assert_max_num_queries(3):
+        body = signed_in_client.get(f"/api/v1/jobs/{queued.pk}/status").json()
+    assert body == {
+        "id": queued.pk,
+        "status": "queued",
+        "queue_position": 2,
+        "waiting_reason": "",
+        "progress": None,
+        "error_code": "",
+        "error_message": "",
+    }
+    body = signed_in_client.get(f"/api/v1/jobs/{running.pk}/status").json()
+    assert (body["status"], body["queue_position"], body["progress"]) == (
+        "running",
+        None,
+        {"step": 12, "steps": 40},
+    )
+
+
+@pytest.mark.parametrize("path", ["/jobs/{id}/", "/api/v1/jobs/{id}", "/api/v1/jobs/{id}/status"])
 def test_someone_elses_job_is_not_found_when_polled(signed_in_client, other_user, path):
     job = make_job(other_user)
     response = signed_in_client.get(path.format(id=job.pk), **HTMX)

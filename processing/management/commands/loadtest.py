@@ -391,14 +391,15 @@ class Command(BaseCommand):
             cache.set(job_progress_key(pk), (12, 40), 600)
         session = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={self.session}"}
         htmx = {**session, "HX-Request": "true"}
-        runs: dict[str, list[lt.WrkResult]] = {"me": [], "htmx": [], "api": []}
+        runs: dict[str, list[lt.WrkResult]] = {"me": [], "htmx": [], "api": [], "status": []}
         healthz = self.wrk(["/healthz"], {})
         # Interleaved rounds, the median of each: the machine's other load moves single runs.
         for _ in range(rounds):
             runs["me"].append(self.wrk(["/api/v1/me"], session))
             runs["htmx"].append(self.wrk([reverse("processing:detail", args=[j.pk]) for j in jobs], htmx))
             runs["api"].append(self.wrk([f"/api/v1/jobs/{j.pk}" for j in jobs], session))
-        me, status, api = (lt.median_result(runs[k]) for k in ("me", "htmx", "api"))
+            runs["status"].append(self.wrk([f"/api/v1/jobs/{j.pk}/status" for j in jobs], session))
+        me, status, api, api_status = (lt.median_result(runs[k]) for k in ("me", "htmx", "api", "status"))
         self.stdout.write(
             f"\n(a) Job-status polling, wrk -c{count}, {rounds} interleaved rounds "
             f"of {self.options['seconds']} s "
@@ -410,6 +411,8 @@ class Command(BaseCommand):
             + lt.ratio_line("htmx status partial", status, me, TARGET_POLL_RATIO)
             + "\n"
             + lt.ratio_line("GET /api/v1/jobs/{id}", api, me, TARGET_POLL_RATIO)
+            + "\n"
+            + lt.ratio_line("GET /api/v1/jobs/{id}/status", api_status, me, TARGET_POLL_RATIO)
             + "\n"
             + lt.rss_line("gunicorn RSS after polling", lt.tree_rss_each(self.procs["gunicorn"].pid))
         )
