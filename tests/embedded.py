@@ -37,11 +37,11 @@ def _embedded_env(var_dir: Path) -> dict[str, str]:
     return env
 
 
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+            raise AssertionError(f"server exited: {log.read_text() if log else ''}")
         try:
             requests.get(url, timeout=5)
             return
@@ -59,24 +59,29 @@ def embedded(tmp_path_factory) -> Iterator[tuple[str, dict[str, str], Path]]:
             [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True
         )
     port = _free_port()
+    # Output goes to files, never to a pipe nobody drains: once a pipe's buffer is full every
+    # write blocks, and the server stops answering mid-test.
+    web_log = (var_dir / "web.log").open("w")
+    worker_log = (var_dir / "worker.log").open("w")
     web = subprocess.Popen(
         [str(BIN / "gunicorn"), "rekindle.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--threads", "4",
-         # gunicorn.conf.py (read from the cwd) logs access to stdout, a pipe nobody drains.
+         "--workers", "2", "--threads", "4", "--keep-alive", "2", "--graceful-timeout", "5",
          "--access-logfile", str(var_dir / "access.log")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "rekindle", "worker", "--queues", "priority,standard",
          "--pool", "solo", "--include", "tests.celery_probe", "--loglevel", "INFO"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(f"{base}/healthz", web)
+        _wait_http(f"{base}/healthz", web, log=var_dir / "web.log")
         yield base, env, var_dir
     finally:
         for proc in (web, worker):
             proc.terminate()
             proc.wait(timeout=20)
+        web_log.close()
+        worker_log.close()
     assert (var_dir / "rekindle.sqlite3").exists()
