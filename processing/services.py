@@ -29,7 +29,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.mail import mail_admins, send_mail
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Prefetch, Q, Sum, prefetch_related_objects
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -643,6 +643,9 @@ def job_input_arrays(*, job: Job) -> list[tuple[np.ndarray, np.ndarray]]:
     finished result, which is already what the person chose."""
     max_size = (job.max_width, job.max_height)
     enhance = job.spec.enhance_first
+    # One query for the rows with their photos and source jobs; the runner reads them again.
+    rows = JobInput.objects.select_related("photo", "source_job")
+    prefetch_related_objects([job], Prefetch("inputs", queryset=rows))
     arrays = []
     for row in job.input_list():
         name = row.source_job.result.name if row.source_job else row.photo.image.name
