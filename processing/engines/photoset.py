@@ -154,6 +154,66 @@ PHOTOS: tuple[Photo, ...] = (
 )
 
 
+# More tuning photos, added after the evaluation half had been reported six times: the tuning
+# half was tuned to the full (every target met on ten damage seeds) while the evaluation half
+# still missed two, so the engine needed photos it had not been fitted to, and the evaluation
+# half must not be that. These are never in the 41-photo split and never evaluated against;
+# ``engine_eval --half extra`` reports them. They need packages the suite does not install:
+# ``apt-get install plasma-workspace-wallpapers lomiri-wallpapers-20.04`` and
+# ``pip install scikit-learn``.
+PLASMA = "/usr/share/wallpapers"
+LOMIRI_2004 = "/usr/share/backgrounds"
+SKLEARN = "pypi:scikit-learn"
+EXTRA_TUNING: tuple[Photo, ...] = (
+    *(
+        Photo(
+            name,
+            "debian:plasma-workspace-wallpapers",
+            f"{PLASMA}/{folder}/contents/images/{size}.jpg",
+            licence,
+            f"{author} (KDE Plasma wallpaper {folder!r})",
+            subject,
+        )
+        for name, folder, size, licence, author, subject in (
+            ("bythewater", "BytheWater", "2560x1440", "LGPL-3", "Maciej Wiklo", "landscape"),
+            ("coldripple", "ColdRipple", "2560x1440", "LGPL-3", "Risto Saukonpää", "landscape"),
+            ("colorfulcups", "ColorfulCups", "2560x1600", "LGPL-3", "Dmitri Popov", "object"),
+            ("darkesthour", "DarkestHour", "2560x1440", "LGPL-3", "Risto Saukonpää", "night"),
+            ("eveningglow", "EveningGlow", "2560x1440", "LGPL-3", "Ian Hex", "landscape"),
+            ("fallenleaf", "FallenLeaf", "2560x1440", "LGPL-3", "Martin Klapetek", "nature"),
+            ("grey", "Grey", "2560x1440", "LGPL-3", "Sigi Sagi", "interior"),
+            ("onestandsout", "OneStandsOut", "2560x1440", "LGPL-3", "Risto Saukonpää", "texture"),
+            ("path", "Path", "2560x1440", "LGPL-3", "Risto Saukonpää", "nature"),
+            ("shell", "Shell", "5120x2880", "CC-BY-SA-4.0", "Lucas Andrade", "landscape"),
+            ("summer_1am", "summer_1am", "2560x1440", "LGPL-3", "Risto Saukonpää", "night"),
+            ("flow", "Flow", "5120x2880", "CC-BY-SA-4.0", "Sandra Smukaste", "landscape"),
+        )
+    ),
+    Photo("china", SKLEARN, "china.jpg", "CC-BY-2.0", "danielbuechele, Flickr", "landscape"),
+    Photo("flower", SKLEARN, "flower.jpg", "CC-BY-2.0", "vultilion, Flickr", "nature"),
+    Photo(
+        "sea_stars",
+        "debian:lomiri-wallpapers-20.04",
+        f"{LOMIRI_2004}/Infinite-Sea_by_Aury88.jpg",
+        "CC-BY-SA-3.0",
+        "Aury88",
+        "night",
+    ),
+    Photo(
+        "bark_bird",
+        "debian:lomiri-wallpapers-20.04",
+        f"{LOMIRI_2004}/Kleiber_by_Lukas_Baubkus.jpg",
+        "CC-BY-SA-3.0",
+        "Lukas Baubkus",
+        "nature",
+    ),
+    Photo("handwriting", SKIMAGE, "text.png", "public domain", "scikit-image data", "text"),
+    Photo("retina", SKIMAGE, "retina.jpg", "CC0-1.0", "Häggström, Wikimedia Commons", "object"),
+    Photo("ihc", SKIMAGE, "ihc.png", "no known copyright restrictions", "scikit-image data", "object"),
+    Photo("cell", SKIMAGE, "cell.png", "CC0-1.0", "Guck lab, scikit-image data", "object"),
+)
+
+
 class PhotoMissing(RuntimeError):
     """A photo of the set is not installed; the message says which package brings it."""
 
@@ -183,7 +243,7 @@ def evaluation(seed: int = SPLIT_SEED) -> list[Photo]:
 
 
 def by_name(name: str) -> Photo:
-    for photo in PHOTOS:
+    for photo in (*PHOTOS, *EXTRA_TUNING):
         if photo.name == name:
             return photo
     raise KeyError(f"No photo named {name!r} in the evaluation set.")
@@ -198,9 +258,18 @@ def load(photo: Photo, *, side: int = EVAL_SIDE) -> np.ndarray:
             raise PhotoMissing("scikit-image is missing: pip install -r requirements-dev.txt") from exc
         path = Path(skimage.data.__file__).parent / photo.path
         package = "scikit-image (pip install -r requirements-dev.txt)"
+    elif photo.package == SKLEARN:
+        try:
+            import sklearn.datasets
+        except ImportError as exc:
+            raise PhotoMissing("scikit-learn is missing: pip install scikit-learn") from exc
+        path = Path(sklearn.datasets.__file__).parent / "images" / photo.path
+        package = "scikit-learn (pip install scikit-learn)"
     else:
         path = Path(photo.path)
-        package = f"the Debian package {photo.package.split(':', 1)[1]} (bash scripts/system-deps.sh)"
+        name = photo.package.split(":", 1)[1]
+        how = "bash scripts/system-deps.sh" if photo in PHOTOS else f"apt-get install {name}"
+        package = f"the Debian package {name} ({how})"
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise PhotoMissing(f"Photo {photo.name!r} ({path}) is missing: install {package}.")

@@ -143,6 +143,27 @@ def test_photo_set_is_large_documented_and_split_once() -> None:
     assert {p.name for p in photoset.evaluation(seed=1)} != {p.name for p in evaluation}
 
 
+def test_extra_tuning_photos_are_documented_and_never_evaluated() -> None:
+    extra = photoset.EXTRA_TUNING
+    names = {p.name for p in extra}
+
+    assert len(names) == len(extra) >= 20
+    assert all(p.licence and p.source and p.package.split(":")[0] in {"pypi", "debian"} for p in extra)
+    # Outside the 41-photo split, so the split (and the evaluation half) is what it was.
+    assert not names & {p.name for p in photoset.PHOTOS}
+    assert not {p.path for p in extra} & {p.path for p in photoset.PHOTOS}
+    assert not names & {p.name for p in photoset.evaluation()}
+    assert photoset.by_name("onestandsout") in extra
+
+
+def test_an_extra_tuning_photo_missing_names_the_apt_package() -> None:
+    photo = next(p for p in photoset.EXTRA_TUNING if p.package == "debian:plasma-workspace-wallpapers")
+    missing = photoset.Photo(photo.name, photo.package, "/nonexistent/x.jpg", "-", "-", "-")
+
+    with pytest.raises(photoset.PhotoMissing, match="apt-get install plasma-workspace-wallpapers"):
+        photoset.load(missing)
+
+
 def test_a_missing_photo_names_the_package_to_install() -> None:
     photo = photoset.Photo("gone", "debian:mate-backgrounds", "/nonexistent/x.jpg", "GPL-2+", "-", "nature")
 
@@ -430,3 +451,70 @@ def test_tear_detector_covers_the_torn_paper_up_to_its_edge() -> None:
 
     assert found[corner > 0].mean() > 0.95
     assert found[cv2.dilate(corner, np.ones((15, 15), np.uint8)) == 0].mean() == 0.0
+
+
+def lined_print_with_a_scratch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A grainy, dusty, yellowed print whose picture is dense printed lines a little darker
+    than the paper around them (a form, a dial, an architecture photo), crossed by one
+    paper-white scratch; with the masks of the printed lines and of the scratch."""
+    face = np.tile(np.linspace(90, 190, 640, dtype=np.float32), (400, 1))
+    printed = np.zeros((400, 640), np.uint8)
+    for x in range(8, 640, 16):
+        printed[:340, x] = 255
+    face[printed > 0] -= 35
+    face[340:] = 40  # the picture's own darks, below the printed lines
+    scratch = np.zeros((400, 640), np.uint8)
+    cv2.line(scratch, (20, 380), (620, 30), 255, 2)
+    gray = np.repeat(face[:, :, None], 3, axis=2).astype(np.uint8)
+    aged = dusty(yellowed(grainy(gray, 6.0)), specks=160)
+    aged[scratch > 0] = (250, 250, 250)
+    return aged, printed > 0, scratch > 0
+
+
+def test_dense_strokes_are_repaired_only_where_they_prove_to_be_damage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    aged, printed, scratch = lined_print_with_a_scratch()
+    # The line detector flags both the printed lines and the scratch: so many strokes that
+    # some of them are likely picture.
+    flagged = (printed | scratch).astype(np.uint8) * 255
+    assert np.count_nonzero(flagged) > local.LINE_DENSE * flagged.size
+    monkeypatch.setattr(local, "detect_lines", lambda image, noise: flagged)
+
+    def outcome() -> tuple[float, float]:
+        restored, _ = local.restore(aged)
+        lightness = local.lightness_of(restored).astype(np.float32)
+        near = cv2.blur(lightness, (9, 9))
+        return (
+            float(np.median((near - lightness)[printed & ~scratch])),
+            float(np.median((lightness - near)[scratch & ~printed])),
+        )
+
+    printed_depth, scratch_height = outcome()
+    # The printed lines lie within the print's tones and are kept; the paper-white scratch
+    # lies beyond them and is inpainted.
+    assert printed_depth > 15
+    assert scratch_height < 10
+    # Without the test every flagged stroke is taken for damage: the printed lines go too
+    # (or the structure safeguard drops every line repair and the scratch stays).
+    monkeypatch.setattr(local, "LINE_DENSE", 1.0)
+    printed_depth, scratch_height = outcome()
+    assert printed_depth < 15 or scratch_height > 10
+
+
+def test_long_marks_are_judged_piece_by_piece() -> None:
+    # One bright stroke crossing a dark half and a light half of a picture: beyond the tones
+    # around it on the dark half, within them on the light half. Judged whole, the light
+    # half's tones (around the whole stroke) excuse all of it, as a glare or a sky did for
+    # scratches crossing it; piece by piece its dark-half pieces prove to be damage.
+    picture = np.full((200, 400, 3), 60, np.uint8)
+    picture[:, 200:] = np.linspace(180, 252, 200, dtype=np.float32).astype(np.uint8)[:, None, None]
+    stroke = np.zeros((200, 400), np.uint8)
+    cv2.line(stroke, (0, 100), (399, 100), 255, 1)
+    picture[stroke > 0] = 240
+
+    pieces = local.marks_outside_tones(picture, stroke, 0.1, piece=32) > 0
+    whole = local.marks_outside_tones(picture, stroke, 0.1) > 0
+
+    assert pieces[100, :190].all() and not pieces[100, 224:].any()
+    assert not whole[100].any()

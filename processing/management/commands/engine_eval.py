@@ -92,9 +92,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--half",
-            choices=("evaluation", "tuning", "all"),
+            choices=("evaluation", "tuning", "all", "extra"),
             default="evaluation",
-            help="which half of the photo set (tune only on 'tuning')",
+            help="which half of the photo set (tune only on 'tuning' and 'extra', the extra tuning photos)",
         )
         parser.add_argument("--seed", type=int, default=1, help="damage seed (same seed, same damage)")
         parser.add_argument("--photo", action="append", default=[], help="only these photos (by name)")
@@ -105,6 +105,8 @@ class Command(BaseCommand):
             photos = photoset.evaluation()
         elif options["half"] == "tuning":
             photos = photoset.tuning()
+        elif options["half"] == "extra":
+            photos = list(photoset.EXTRA_TUNING)
         else:
             photos = sorted(photoset.PHOTOS, key=lambda p: p.name)
         if options["photo"]:
@@ -132,7 +134,7 @@ class Command(BaseCommand):
             cv2.setNumThreads(threads)
 
     def _one(self, name: str, clean: np.ndarray, engine: LocalEngine, seed: int) -> Row:
-        index = [p.name for p in photoset.PHOTOS].index(name)
+        index = [p.name for p in (*photoset.PHOTOS, *photoset.EXTRA_TUNING)].index(name)
         aged = age_realistically(clean, seed=seed * 1000 + index)
         restored, measured = restore(aged.image)
         self_restored = engine.run(EngineRequest(image=clean, kind="restore", max_size=(4096, 4096))).image
