@@ -156,6 +156,17 @@ def test_extra_tuning_photos_are_documented_and_never_evaluated() -> None:
     assert photoset.by_name("onestandsout") in extra
 
 
+def test_the_second_held_out_set_shares_no_photo_with_the_others() -> None:
+    fresh = photoset.FRESH
+    others = (*photoset.PHOTOS, *photoset.EXTRA_TUNING)
+
+    assert len({p.name for p in fresh}) == len(fresh) >= 20
+    assert all(p.licence and p.source and p.package == "debian:opencv-doc" for p in fresh)
+    assert not {p.name for p in fresh} & {p.name for p in others}
+    assert not {p.path for p in fresh} & {p.path for p in others}
+    assert photoset.by_name("circuit_board") in fresh
+
+
 def test_an_extra_tuning_photo_missing_names_the_apt_package() -> None:
     photo = next(p for p in photoset.EXTRA_TUNING if p.package == "debian:plasma-workspace-wallpapers")
     missing = photoset.Photo(photo.name, photo.package, "/nonexistent/x.jpg", "-", "-", "-")

@@ -92,9 +92,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--half",
-            choices=("evaluation", "tuning", "all", "extra"),
+            choices=("evaluation", "tuning", "all", "extra", "fresh"),
             default="evaluation",
-            help="which half of the photo set (tune only on 'tuning' and 'extra', the extra tuning photos)",
+            help=(
+                "which half of the photo set (tune only on 'tuning' and 'extra', the extra tuning "
+                "photos; 'fresh' is a second held-out set)"
+            ),
         )
         parser.add_argument("--seed", type=int, default=1, help="damage seed (same seed, same damage)")
         parser.add_argument("--photo", action="append", default=[], help="only these photos (by name)")
@@ -107,6 +110,8 @@ class Command(BaseCommand):
             photos = photoset.tuning()
         elif options["half"] == "extra":
             photos = list(photoset.EXTRA_TUNING)
+        elif options["half"] == "fresh":
+            photos = list(photoset.FRESH)
         else:
             photos = sorted(photoset.PHOTOS, key=lambda p: p.name)
         if options["photo"]:
@@ -134,7 +139,7 @@ class Command(BaseCommand):
             cv2.setNumThreads(threads)
 
     def _one(self, name: str, clean: np.ndarray, engine: LocalEngine, seed: int) -> Row:
-        index = [p.name for p in (*photoset.PHOTOS, *photoset.EXTRA_TUNING)].index(name)
+        index = [p.name for p in (*photoset.PHOTOS, *photoset.EXTRA_TUNING, *photoset.FRESH)].index(name)
         aged = age_realistically(clean, seed=seed * 1000 + index)
         restored, measured = restore(aged.image)
         self_restored = engine.run(EngineRequest(image=clean, kind="restore", max_size=(4096, 4096))).image
