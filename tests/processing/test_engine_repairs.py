@@ -529,3 +529,42 @@ def test_long_marks_are_judged_piece_by_piece() -> None:
 
     assert pieces[100, :190].all() and not pieces[100, 224:].any()
     assert not whole[100].any()
+
+
+def test_a_worn_print_without_grain_is_restored_as_a_print(
+    coffee: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Faded, yellowed, dusty and scratched, but no grain to measure (a JPEG copy wipes out
+    # fine grain): three signs of age besides grain make it a print all the same.
+    faded = yellowed(np.clip(coffee.astype(np.float32) * 0.7 + 45, 0, 255).astype(np.uint8))
+    aged = dusty(faded)
+    scratch = np.zeros(aged.shape[:2], np.uint8)
+    cv2.line(scratch, (20, 380), (620, 30), 255, 2, cv2.LINE_AA)
+    aged[scratch > 128] = (245, 245, 245)
+    aged = cv2.imdecode(cv2.imencode(".jpg", aged, [cv2.IMWRITE_JPEG_QUALITY, 70])[1], cv2.IMREAD_COLOR)
+
+    def scratch_height(image: np.ndarray) -> float:
+        lightness = local.lightness_of(image).astype(np.float32)
+        return float(np.median((lightness - cv2.blur(lightness, (9, 9)))[scratch > 128]))
+
+    restored, measured = local.restore(aged)
+
+    assert not measured.grainy and measured.worn
+    assert len(measured.signs) >= local.WORN_SIGNS
+    assert "long_scratches" in measured.steps and "contrast" in measured.steps
+    assert scratch_height(aged) > 40 and scratch_height(restored) < 10
+    assert ssim(coffee, restored) > ssim(coffee, aged) + 0.03
+    # Without that path it measures clean and comes back as it was.
+    monkeypatch.setattr(local, "WORN_SIGNS", 99)
+    unchanged, measured = local.restore(aged)
+    assert not measured.worn and scratch_height(unchanged) > 40
+
+
+@pytest.mark.parametrize("name", ["camera", "moon", "page"])
+def test_a_clean_photo_with_light_tones_or_lines_of_its_own_is_not_taken_for_worn(name: str) -> None:
+    clean = gray_photo(name)
+
+    restored, measured = local.restore(clean)
+
+    assert not measured.worn and not measured.old_print
+    assert ssim(clean, restored) >= 0.98
