@@ -217,7 +217,7 @@ EXTRA_TUNING: tuple[Photo, ...] = (
 # A second held-out set, never looked at while tuning: real photos from OpenCV's samples (the
 # Debian package opencv-doc), added after the evaluation half had been reported seven times,
 # so there is again a measure of photos the engine was not fitted to (``engine_eval --half
-# fresh``). Never tune on it; each report of it is counted in docs/engine-evaluation.md.
+# fresh``). Never tune on it; each run of it is counted in docs/architecture.md.
 # It needs ``apt-get install opencv-doc``. (The OpenCV sample set's Lena is left out, as
 # Debian leaves it out.)
 OPENCV_SAMPLES = "/usr/share/doc/opencv-doc/examples/data"
