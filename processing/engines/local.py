@@ -694,9 +694,11 @@ def restore(image: np.ndarray, *, keep_tone: bool = False) -> tuple[np.ndarray, 
     few isolated dust specks are repaired on it, so it comes back essentially unchanged. A
     grainy one that also shows AGE_SIGNS other signs of age (faded blacks, dust, scratches,
     tears) is an old print: it is denoised, its long scratches, creases, tears and faded tones
-    are repaired; grain alone is clean film and is restored as a clean photo. Last, a
-    safeguard compares the result with the input (``structure_kept``) and backs off when the
-    repairs changed the picture rather than its damage.
+    are repaired; grain alone is clean film and is restored as a clean photo. A faded or dusty
+    photo without even grain is tried as a print and restored as one when it shows WORN_SIGNS
+    signs of age (a JPEG copy can wipe the grain of a worn print out). Last, a safeguard
+    compares the result with the input (``structure_kept``) and backs off when the repairs
+    changed the picture rather than its damage.
     """
     lightness = lightness_of(image)
     m = Measurements(noise_sigma=estimate_noise(lightness), grain_uniformity=grain_uniformity(lightness))
@@ -750,8 +752,8 @@ def _pipeline(
     mask = detect_defects(work, residual_noise) if repairs else np.zeros(image.shape[:2], np.uint8)
     m.defect_fraction = float(np.count_nonzero(mask)) / mask.size
     m.dust_outside = outside_tones(work, mask)
-    # Long lines are looked for on old (grainy) prints only: a clean photo's straight wires and
-    # mortar lines are picture, not damage.
+    # Long lines are looked for on old prints only: a clean photo's straight wires and mortar
+    # lines are picture, not damage.
     found = detect_lines(work, residual_noise) if aged and repairs and lines else np.zeros_like(mask)
     # So many strokes that some may be picture: only those that prove to be damage. A scratch
     # bares the paper (or a crease holds dirt) beyond the faded print's own tones; a printed
