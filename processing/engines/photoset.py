@@ -252,6 +252,10 @@ FRESH: tuple[Photo, ...] = tuple(
 )
 
 
+# Every photo any report can name, in a fixed order (a photo's damage seed is its place here).
+EVERY: tuple[Photo, ...] = (*PHOTOS, *EXTRA_TUNING, *FRESH)
+
+
 class PhotoMissing(RuntimeError):
     """A photo of the set is not installed; the message says which package brings it."""
 
@@ -268,6 +272,17 @@ def _order(seed: int) -> list[Photo]:
     return sorted(PHOTOS, key=key)
 
 
+def photos_of(half: str) -> list[Photo]:
+    """The photos ``engine_eval --half`` names: a half of the split, all 41, or a set beside it."""
+    return {
+        "evaluation": evaluation,
+        "tuning": tuning,
+        "all": lambda: sorted(PHOTOS, key=lambda p: p.name),
+        "extra": lambda: list(EXTRA_TUNING),
+        "fresh": lambda: list(FRESH),
+    }[half]()
+
+
 def tuning(seed: int = SPLIT_SEED) -> list[Photo]:
     """The photos the engine may be tuned on (the first half of the seeded order)."""
     ordered = _order(seed)
@@ -281,7 +296,7 @@ def evaluation(seed: int = SPLIT_SEED) -> list[Photo]:
 
 
 def by_name(name: str) -> Photo:
-    for photo in (*PHOTOS, *EXTRA_TUNING, *FRESH):
+    for photo in EVERY:
         if photo.name == name:
             return photo
     raise KeyError(f"No photo named {name!r} in the evaluation set.")

@@ -104,16 +104,7 @@ class Command(BaseCommand):
         parser.add_argument("--repeat", type=int, default=5, help="timed 1280x720 restores")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["half"] == "evaluation":
-            photos = photoset.evaluation()
-        elif options["half"] == "tuning":
-            photos = photoset.tuning()
-        elif options["half"] == "extra":
-            photos = list(photoset.EXTRA_TUNING)
-        elif options["half"] == "fresh":
-            photos = list(photoset.FRESH)
-        else:
-            photos = sorted(photoset.PHOTOS, key=lambda p: p.name)
+        photos = photoset.photos_of(options["half"])
         if options["photo"]:
             try:
                 photos = [photoset.by_name(name) for name in options["photo"]]
@@ -139,7 +130,7 @@ class Command(BaseCommand):
             cv2.setNumThreads(threads)
 
     def _one(self, name: str, clean: np.ndarray, engine: LocalEngine, seed: int) -> Row:
-        index = [p.name for p in (*photoset.PHOTOS, *photoset.EXTRA_TUNING, *photoset.FRESH)].index(name)
+        index = [p.name for p in photoset.EVERY].index(name)
         aged = age_realistically(clean, seed=seed * 1000 + index)
         restored, measured = restore(aged.image)
         self_restored = engine.run(EngineRequest(image=clean, kind="restore", max_size=(4096, 4096))).image
