@@ -17,6 +17,14 @@ and those waiting on a remote engine (they keep their RunPod id, so the next wor
 polling), gives local jobs ``JOB_SHUTDOWN_GRACE_S`` to finish, then hands back the rest and
 stops the pool. Handing back = release the lease and re-send; the lease fences any late finish.
 
+Shutdown signals must not deadlock: Python runs a second signal's handler *inside* the first one
+when it arrives while the first still runs, and Celery sends ``worker_shutting_down`` from
+within its handler. So the receiver here only puts on a ``SimpleQueue`` (its ``put`` is
+reentrant; an ``Event``'s ``set`` holds a plain lock, and a nested ``set`` waited on itself for
+ever), and a worker started with SIGINT ignored keeps it ignored (``worker_class``): under
+``make run`` a Ctrl-C reaches the whole process group, and scripts/run-embedded.sh alone stops
+the worker, with one SIGTERM.
+
 Imported by rekindle/celery.py so the signal receivers exist before the worker starts; no
 models at import time (Django is set up during ``worker_init``).
 """
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -39,7 +48,8 @@ logger = logging.getLogger(__name__)
 JOB_RUN_TASK = "processing.job_run"
 
 _name: str | None = None
-_shutting_down = threading.Event()
+# Put on by the shutdown signal's handler, taken by the heartbeat thread (see the module's doc).
+_stop_requests: queue.SimpleQueue[str] = queue.SimpleQueue()
 
 
 def worker_name() -> str:
@@ -79,7 +89,8 @@ def _name_this_worker(sender: Any = None, **kwargs: Any) -> None:
     hostname = getattr(sender, "hostname", None) or socket.gethostname()
     _name = f"{hostname}#{secrets.token_hex(3)}"
     set_worker_name(_name)
-    _shutting_down.clear()
+    while not _stop_requests.empty():
+        _stop_requests.get_nowait()
 
 
 @signals.task_received.connect
@@ -104,9 +115,45 @@ def _start_heartbeat(**kwargs: Any) -> None:
 
 
 @signals.worker_shutting_down.connect
-def _on_shutting_down(**kwargs: Any) -> None:
-    """Runs inside the SIGTERM handler: only flag it; the heartbeat thread does the work."""
-    _shutting_down.set()
+def _on_shutting_down(sig: str = "", **kwargs: Any) -> None:
+    """Runs inside the SIGTERM handler, maybe nested in another run of it: no locks, only a
+    reentrant put; the heartbeat thread does the work."""
+    _stop_requests.put(sig)
+
+
+def _stop_requested(timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for a shutdown signal; True once one came."""
+    try:
+        _stop_requests.get(timeout=timeout)
+    except queue.Empty:
+        return False
+    return True
+
+
+def worker_class() -> type:
+    """`celery worker`'s class (rekindle/celery.py): Celery's, except that SIGINT stays ignored
+    when the process started with it ignored, as a shell's background job does (``&`` in
+    scripts/run-embedded.sh). Celery installs a SIGINT handler regardless, so a Ctrl-C, which
+    reaches the whole process group, was a second shutdown signal a moment after the script's
+    SIGTERM: nested in the first handler, it could hang the worker for good. Built on demand:
+    the web processes never import Celery's worker."""
+    from celery.apps.worker import Worker
+
+    class _Worker(Worker):
+        def install_platform_tweaks(self, worker: Any) -> None:
+            if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+                super().install_platform_tweaks(worker)
+                return
+            # Blocked meanwhile, so no SIGINT is caught by Celery's handler in between; setting
+            # SIG_IGN discards one that is pending.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                super().install_platform_tweaks(worker)
+            finally:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+    return _Worker
 
 
 @signals.worker_shutdown.connect
@@ -141,7 +188,7 @@ def _main_loop() -> None:
     me = holder()
     next_sweep = time.monotonic() + settings.JOB_SWEEP_INTERVAL_S
     try:
-        while not _shutting_down.wait(settings.JOB_HEARTBEAT_S):
+        while not _stop_requested(settings.JOB_HEARTBEAT_S):
             try:
                 job_heartbeat_reservations(holder=me)
                 if time.monotonic() >= next_sweep:

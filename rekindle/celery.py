@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging.config
 import os
+from functools import cached_property
 from typing import Any
 
 from celery import Celery, signals
@@ -22,7 +23,17 @@ STANDARD_QUEUE = "standard"
 # The order workers consume in: the first queue is always looked at first.
 WORKER_QUEUES = (PRIORITY_QUEUE, STANDARD_QUEUE)
 
-app = Celery("rekindle")
+
+class _Celery(Celery):
+    @cached_property
+    def Worker(self) -> type:
+        """`celery worker`'s class: one that keeps an inherited SIGINT ignore (processing.worker)."""
+        from processing.worker import worker_class
+
+        return self.subclass_with_self(worker_class())
+
+
+app = _Celery("rekindle")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(PRIORITY_QUEUE), Queue(STANDARD_QUEUE)]
 app.autodiscover_tasks()

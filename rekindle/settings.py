@@ -197,6 +197,8 @@ else:
     for _sub in ("in", "processed", "control"):
         (QUEUE_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's transport, but a message file appears only once it is whole (the module says why).
+    CELERY_BROKER_TRANSPORT = "rekindle.filesystem_transport:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(QUEUE_DIR / "in"),
         "data_folder_out": str(QUEUE_DIR / "in"),

@@ -36,6 +36,8 @@ stop() {
   echo "  Stopping Rekindle…"
   # gunicorn: SIGINT is its quick shutdown. Celery: SIGTERM is a warm shutdown (the current
   # job finishes; a second SIGINT would be a cold one, so the worker never gets SIGINT from here).
+  # The terminal's own SIGINT reaches every process of the group; the worker, started with `&`
+  # (SIGINT ignored), keeps ignoring it, so this SIGTERM is the only signal it gets (processing.worker).
   kill -INT $web 2>/dev/null || true
   kill -TERM $worker $beat 2>/dev/null || true
   for _ in $(seq 40); do

@@ -65,3 +65,35 @@ def test_first_start_prints_a_short_report_and_ctrl_c_stops_web_worker_and_beat(
     assert "Stopping Rekindle" in log.read_text()
     # The idle worker ends at once instead of sitting through Celery's warm shutdown.
     assert "worker stopping: idle, exiting now" in log.read_text()
+
+
+def test_the_scripts_worker_leaves_ctrl_c_to_the_script_and_stops_at_once_on_sigterm(tmp_path):
+    # Ctrl-C reaches the whole process group and the script sends the worker SIGTERM as well: a
+    # second shutdown signal inside the first one's handler could hang the worker for good. Started
+    # as the script's `&` starts it (SIGINT ignored), the worker keeps SIGINT ignored.
+    env = _embedded_env(tmp_path / "var")
+    setup = [sys.executable, "manage.py", "setup_embedded"]
+    subprocess.run(setup, cwd=ROOT, env=env, check=True, capture_output=True)
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [".venv/bin/celery", "-A", "rekindle", "--quiet", "worker", "--pool", "solo",
+             "--queues", "priority,standard", "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in log.read_text():
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        worker.send_signal(signal.SIGINT)
+        time.sleep(1)
+        assert worker.poll() is None and "shutdown" not in log.read_text()
+        worker.send_signal(signal.SIGINT)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0, log.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert "worker stopping: idle, exiting now" in log.read_text()
