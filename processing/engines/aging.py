@@ -214,3 +214,20 @@ def age_realistically(image: np.ndarray, *, seed: int) -> Aged:
     canvas = cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     notes.append(f"grain {sigma:.0f}, jpeg q{quality}")
     return Aged(image=canvas, lines=lines & ~tears, tears=tears, description=", ".join(notes))
+
+
+def film_original(image: np.ndarray, *, seed: int) -> np.ndarray:
+    """The photo as a grainy film original (the kind an old print was made from): seeded grain,
+    sigma 2.5-7 in lightness, white or (half the time) slightly coarse, the same in every
+    channel. ``engine_eval --originals film`` ages and measures against this instead of the
+    grain-free file, so restoring a print from a grainy original is measured too (denoising
+    takes the original's own grain with the print's)."""
+    rng = np.random.default_rng(seed)
+    sigma = rng.uniform(2.5, 7.0)
+    coarse = rng.uniform(0.0, 1.0) > 0.5
+    grain = rng.normal(0.0, 1.0, image.shape[:2]).astype(np.float32)
+    if coarse:
+        grain = cv2.GaussianBlur(grain, (0, 0), 0.7)
+        grain /= grain.std()
+    out = image.astype(np.float32) + sigma * grain[:, :, None]
+    return np.clip(out, 0, 255).astype(np.uint8)

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from processing.engines import local, photoset
-from processing.engines.aging import PAPER, age_realistically
+from processing.engines.aging import PAPER, age_realistically, film_original
 from processing.quality import ssim
 
 
@@ -189,6 +189,50 @@ def test_engine_eval_prints_each_target(capsys: pytest.CaptureFixture[str]) -> N
     assert out.count("PASS") + out.count("FAIL") == 7
     assert "scratch/crease pixels repaired" in out
     assert "1280x720 restore on one core" in out
+
+
+def test_engine_eval_measures_against_grainy_film_originals_on_request(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    call_command("engine_eval", photo=["coffee"], repeat=1, originals="film")
+    film = capsys.readouterr().out
+    call_command("engine_eval", photo=["coffee"], repeat=1)
+    digital = capsys.readouterr().out
+
+    assert "film originals" in film.splitlines()[0] and "digital originals" in digital.splitlines()[0]
+    # The same damage and restoration, measured against a different (grainy) original.
+    film_row, digital_row = (
+        next(line for line in out.splitlines() if line.startswith("coffee")) for out in (film, digital)
+    )
+    assert film_row.split()[1:3] != digital_row.split()[1:3]
+
+
+def test_a_film_original_is_repeatable_grainy_and_keeps_grey_grey() -> None:
+    flat = np.full((240, 320, 3), 128, np.uint8)
+
+    first, again, other = (film_original(flat, seed=s) for s in (4, 4, 5))
+
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert 2.0 < first[:, :, 0].std() < 7.5 and 2.0 < other[:, :, 0].std() < 7.5
+    assert np.array_equal(first[:, :, 0], first[:, :, 2])  # the same grain in every channel
+
+
+def test_denoising_leaves_a_little_grain_and_still_finds_every_scratch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scratched, _ = draw_scratch(scene())
+    aged = dusty(yellowed(grainy(scratched, sigma=8.0)))
+    kept, measured = local.restore(aged)
+    monkeypatch.setattr(local, "GRAIN_KEEP", 0.0)
+    smooth, smooth_measured = local.restore(aged)
+
+    def noise(image: np.ndarray) -> float:
+        return local.estimate_noise(local.lightness_of(image), 1)
+
+    assert measured.steps == smooth_measured.steps and "long_scratches" in measured.steps
+    assert measured.line_fraction == pytest.approx(smooth_measured.line_fraction, rel=0.15)
+    # Some grain is given back, most of it stays out.
+    assert noise(smooth) < noise(kept) < 0.5 * noise(aged)
 
 
 def gray_photo(name: str) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from processing.engines import photoset
-from processing.engines.aging import age_realistically
+from processing.engines.aging import age_realistically, film_original
 from processing.engines.base import EngineRequest
 from processing.engines.local import LocalEngine, restore
 from processing.quality import STRUCTURE_FLOOR, ssim, structural_similarity
@@ -44,6 +44,8 @@ CLEAN_SHARE = 0.95
 CLEAN_FLOOR = 0.90
 LINE_RECALL = 0.80
 SECONDS_720P = 1.0
+# ``--originals film``: each photo's film grain is drawn from its damage seed plus this.
+FILM_SEED_OFFSET = 777
 
 
 @dataclass
@@ -102,6 +104,12 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1, help="damage seed (same seed, same damage)")
         parser.add_argument("--photo", action="append", default=[], help="only these photos (by name)")
         parser.add_argument("--repeat", type=int, default=5, help="timed 1280x720 restores")
+        parser.add_argument(
+            "--originals",
+            choices=("digital", "film"),
+            default="digital",
+            help="'film': seeded film grain on each photo first, measured against that (aging.film_original)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         photos = photoset.photos_of(options["half"])
@@ -121,16 +129,20 @@ class Command(BaseCommand):
         try:
             self.stdout.write(
                 f"{options['half']} half: {len(photos)} photos (split seed {photoset.SPLIT_SEED}, "
-                f"damage seed {options['seed']}), long side {photoset.EVAL_SIDE} px"
+                f"damage seed {options['seed']}), long side {photoset.EVAL_SIDE} px, "
+                f"{options['originals']} originals"
             )
-            rows = [self._one(name, image, engine, options["seed"]) for name, image in images.items()]
+            film = options["originals"] == "film"
+            rows = [self._one(name, image, engine, options["seed"], film) for name, image in images.items()]
             self._summary(rows, images)
             self._speed(images[next(iter(images))], engine, options["seed"], options["repeat"])
         finally:
             cv2.setNumThreads(threads)
 
-    def _one(self, name: str, clean: np.ndarray, engine: LocalEngine, seed: int) -> Row:
+    def _one(self, name: str, clean: np.ndarray, engine: LocalEngine, seed: int, film: bool) -> Row:
         index = [p.name for p in photoset.EVERY].index(name)
+        if film:
+            clean = film_original(clean, seed=seed * 1000 + index + FILM_SEED_OFFSET)
         aged = age_realistically(clean, seed=seed * 1000 + index)
         restored, measured = restore(aged.image)
         self_restored = engine.run(EngineRequest(image=clean, kind="restore", max_size=(4096, 4096))).image
