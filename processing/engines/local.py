@@ -353,27 +353,20 @@ def measure(image: np.ndarray) -> Measurements:
     return m
 
 
-def denoise(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Non-local means on lightness (strength follows the grain), a light blur on colour."""
+def denoise(image: np.ndarray, sigma: float, keep: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Non-local means on lightness (strength follows the grain), a light blur on colour; ``keep``
+    of the lightness detail it removes is put back (colour noise is no part of a film's look).
+    Returns the photo and its fully denoised lightness (what the residual grain is measured on)."""
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
     # h near sigma removes grain but keeps texture; small windows keep a 720p photo well under a second.
-    lab[:, :, 0] = cv2.fastNlMeansDenoising(
+    smooth = cv2.fastNlMeansDenoising(
         lab[:, :, 0], None, h=float(min(sigma * 1.1, 30.0)), templateWindowSize=5, searchWindowSize=13
     )
+    lab[:, :, 0] = cv2.addWeighted(lab[:, :, 0], keep, smooth, 1 - keep, 0) if keep > 0 else smooth
     chroma_sigma = min(0.6 + sigma / 8.0, 3.0)
     lab[:, :, 1] = cv2.GaussianBlur(lab[:, :, 1], (0, 0), chroma_sigma)
     lab[:, :, 2] = cv2.GaussianBlur(lab[:, :, 2], (0, 0), chroma_sigma)
-    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
-
-
-def keep_grain(noisy: np.ndarray, denoised: np.ndarray, share: float) -> np.ndarray:
-    """``denoised`` with ``share`` of the lightness detail denoising removed from ``noisy`` put
-    back (colour stays denoised: colour noise is no part of a film's look)."""
-    if share <= 0:
-        return denoised
-    lab = cv2.cvtColor(denoised, cv2.COLOR_RGB2LAB)
-    lab[:, :, 0] = cv2.addWeighted(lightness_of(noisy), share, lab[:, :, 0], 1 - share, 0)
-    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), smooth
 
 
 def detect_defects(image: np.ndarray, noise_sigma: float) -> np.ndarray:
@@ -764,9 +757,8 @@ def _pipeline(
     tears = detect_tears(image, m.noise_sigma) if aged and repairs else np.zeros(image.shape[:2], np.uint8)
     m.tear_fraction = float(np.count_nonzero(tears)) / tears.size
     if aged:
-        denoised = denoise(work, m.noise_sigma * denoise_strength(m.texture_ratio))
-        residual_noise = estimate_noise(lightness_of(denoised))
-        work = keep_grain(work, denoised, GRAIN_KEEP)
+        work, smooth = denoise(work, m.noise_sigma * denoise_strength(m.texture_ratio), GRAIN_KEEP)
+        residual_noise = estimate_noise(smooth)
         m.steps.append("denoise")
     mask = detect_defects(work, residual_noise) if repairs else np.zeros(image.shape[:2], np.uint8)
     m.defect_fraction = float(np.count_nonzero(mask)) / mask.size

@@ -54,7 +54,7 @@ def draw_scratch(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def test_line_detector_finds_a_drawn_scratch_and_not_a_real_edge() -> None:
     clean = scene()
     scratched, truth = draw_scratch(clean)
-    work = local.denoise(grainy(scratched), 7.0)
+    work, _ = local.denoise(grainy(scratched), 7.0)
 
     found = local.detect_lines(work, local.estimate_noise(local.lightness_of(work))) > 0
 
@@ -464,7 +464,7 @@ def test_repairs_on_a_grainy_textured_print_skip_marks_within_its_tones() -> Non
     # photo's tones, so the print's repair mask leaves most of them alone.
     clean = gray_photo("gravel")
     aged = dusty(yellowed(grainy(clean, sigma=6.0)))
-    work = local.denoise(aged, 6.0)
+    work, _ = local.denoise(aged, 6.0)
     flagged = local.detect_defects(work, local.estimate_noise(local.lightness_of(work)))
 
     repaired = local.marks_outside_tones(work, flagged)
