@@ -3,6 +3,9 @@ the evaluation photo set (pure numpy/OpenCV, seconds)."""
 
 from __future__ import annotations
 
+import os
+import re
+
 import cv2
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from django.core.management import call_command
 
 from processing.engines import local, photoset
 from processing.engines.aging import PAPER, age_realistically, film_original
+from processing.management.commands.engine_eval import one_core
 from processing.quality import ssim
 
 
@@ -189,6 +193,14 @@ def test_engine_eval_prints_each_target(capsys: pytest.CaptureFixture[str]) -> N
     assert out.count("PASS") + out.count("FAIL") == 7
     assert "scratch/crease pixels repaired" in out
     assert "1280x720 restore on one core" in out
+    assert re.search(r"aged \d+\.\d\d s CPU \(median of 1, .*wall clock \d+\.\d\d s\)", out)
+
+
+def test_one_core_holds_the_process_to_one_core_and_gives_the_others_back() -> None:
+    before = os.sched_getaffinity(0)
+    with one_core():
+        assert len(os.sched_getaffinity(0)) == 1
+    assert os.sched_getaffinity(0) == before
 
 
 def test_engine_eval_measures_against_grainy_film_originals_on_request(

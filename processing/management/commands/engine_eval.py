@@ -9,13 +9,17 @@ prints, per photo and in aggregate: SSIM to the clean original before and after,
 each clean photo to its own restoration (how much a photo that needs nothing is disturbed),
 the share of long-scratch/crease pixels and of torn-paper pixels repaired, how much fine
 texture the restoration keeps, and which steps ran; then each target of issue 18 with PASS or
-FAIL, the quality-check structure margin, and the time of one 1280x720 restore on one core.
+FAIL, the quality-check structure margin, and the CPU time of one 1280x720 restore held to one
+core (median; wall clock beside it).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +90,20 @@ def high_frequency(image: np.ndarray) -> float:
     """Energy of the finest detail of lightness (what a "painted" look loses)."""
     lightness = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[:, :, 0].astype(np.float32)
     return float(np.mean((lightness - cv2.GaussianBlur(lightness, (0, 0), 1.0)) ** 2))
+
+
+@contextmanager
+def one_core() -> Iterator[None]:
+    """Hold this process to one CPU core (where the system lets a process choose its cores)."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cores)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, cores)
 
 
 class Command(BaseCommand):
@@ -221,19 +239,25 @@ class Command(BaseCommand):
         )
 
     def _speed(self, photo: np.ndarray, engine: LocalEngine, seed: int, repeat: int) -> None:
+        """Median CPU time of a 1280x720 restore with the process held to one core: the time
+        one core spends on it, which other work on a shared machine does not inflate (the
+        wall-clock median is printed beside it)."""
         big = cv2.resize(photo, (1280, 720), interpolation=cv2.INTER_CUBIC)
         aged = age_realistically(big, seed=seed).image
-        timings = []
-        for _ in range(max(1, repeat)):
-            started = time.perf_counter()
-            engine.run(EngineRequest(image=aged, kind="restore", max_size=(1280, 720)))
-            timings.append(time.perf_counter() - started)
-        clean_started = time.perf_counter()
-        engine.run(EngineRequest(image=big, kind="restore", max_size=(1280, 720)))
-        clean_seconds = time.perf_counter() - clean_started
-        median = statistics.median(timings)
+        with one_core():
+            timings = [self._timed(engine, aged) for _ in range(max(1, repeat))]
+            clean_cpu, _ = self._timed(engine, big)
+        cpu = statistics.median(t[0] for t in timings)
+        wall = statistics.median(t[1] for t in timings)
         self.stdout.write(
-            f"{'PASS' if median <= SECONDS_720P else 'FAIL'}  1280x720 restore on one core: aged "
-            f"{median:.2f} s (median of {len(timings)}, best {min(timings):.2f} s; <= {SECONDS_720P} s), "
-            f"clean {clean_seconds:.2f} s"
+            f"{'PASS' if cpu <= SECONDS_720P else 'FAIL'}  1280x720 restore on one core: aged "
+            f"{cpu:.2f} s CPU (median of {len(timings)}, best {min(t[0] for t in timings):.2f} s; "
+            f"<= {SECONDS_720P} s; wall clock {wall:.2f} s), clean {clean_cpu:.2f} s"
         )
+
+    @staticmethod
+    def _timed(engine: LocalEngine, image: np.ndarray) -> tuple[float, float]:
+        """CPU and wall-clock seconds of one restore."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        engine.run(EngineRequest(image=image, kind="restore", max_size=(1280, 720)))
+        return time.process_time() - cpu, time.perf_counter() - wall
