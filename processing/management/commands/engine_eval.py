@@ -158,10 +158,11 @@ class Command(BaseCommand):
             cv2.setNumThreads(threads)
 
     def _one(self, name: str, clean: np.ndarray, engine: LocalEngine, seed: int, film: bool) -> Row:
-        index = [p.name for p in photoset.EVERY].index(name)
+        # Each photo its own damage (and grain), the same from run to run.
+        damage_seed = seed * 1000 + [p.name for p in photoset.EVERY].index(name)
         if film:
-            clean = film_original(clean, seed=seed * 1000 + index + FILM_SEED_OFFSET)
-        aged = age_realistically(clean, seed=seed * 1000 + index)
+            clean = film_original(clean, seed=damage_seed + FILM_SEED_OFFSET)
+        aged = age_realistically(clean, seed=damage_seed)
         restored, measured = restore(aged.image)
         self_restored = engine.run(EngineRequest(image=clean, kind="restore", max_size=(4096, 4096))).image
         row = Row(
