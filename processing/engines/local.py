@@ -184,6 +184,24 @@ LINE_PIECE = 32
 # On grain-free originals (320 photos) the mean gain falls from +0.202 to +0.164 and none is
 # worse. Scratches and dust are still looked for on the fully denoised photo.
 GRAIN_KEEP = 0.2
+# Grain on a photo whose fine detail is not texture (``texture_ratio`` below TEXTURE_RATIO_LOW) is
+# taken out by shrinking the coefficients of DCT_BLOCK x DCT_BLOCK DCTs over sliding windows, in
+# two passes (the classical core of BM3D, without its block matching): a pilot drops every
+# coefficient under DCT_PILOT_THRESHOLD grain sigmas (windows every DCT_PILOT_STEP px), then a
+# Wiener pass shrinks each coefficient by the pilot's share of it against DCT_WIENER_NOISE sigmas
+# of grain (every DCT_WIENER_STEP px). Every upload is a JPEG, which leaves grain in 8x8 blotches;
+# shifted DCT windows take those out with the grain (on white grain alone it does no better than
+# non-local means). Tuning half and extra tuning photos, damage seeds 1-8 (320 photos each),
+# against non-local means: grain-free originals improved 99.7% -> 99.7%, mean gain +0.1646 ->
+# +0.1763, none worse by 0.01; film originals improved 97.5% -> 97.2%, mean gain +0.1057 ->
+# +0.1122, worse by over 0.01: 3 -> 3; and it is faster. Pilot threshold 2.8 or 3.6, Wiener
+# noise 1.3 or 1.8: each left a photo worse or the mean lower. On texture (a fabric, a forest
+# from above) it lost up to -0.05 where non-local means eased off (below) does not, so that stays.
+DCT_BLOCK = 8
+DCT_PILOT_THRESHOLD = 3.24
+DCT_PILOT_STEP = 4
+DCT_WIENER_NOISE = 1.56
+DCT_WIENER_STEP = 2
 
 
 @dataclass
@@ -353,20 +371,83 @@ def measure(image: np.ndarray) -> Measurements:
     return m
 
 
-def denoise(image: np.ndarray, sigma: float, keep: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Non-local means on lightness (strength follows the grain), a light blur on colour; ``keep``
-    of the lightness detail it removes is put back (colour noise is no part of a film's look).
+def denoise(
+    image: np.ndarray, sigma: float, keep: float = 0.0, *, texture: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grain out of lightness (``dct_denoise``; non-local means where ``texture``, the photo's
+    ``texture_ratio``, says its fine detail is texture), a light blur on colour; ``keep`` of the
+    lightness detail it removes is put back (colour noise is no part of a film's look).
     Returns the photo and its fully denoised lightness (what the residual grain is measured on)."""
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
-    # h near sigma removes grain but keeps texture; small windows keep a 720p photo well under a second.
-    smooth = cv2.fastNlMeansDenoising(
-        lab[:, :, 0], None, h=float(min(sigma * 1.1, 30.0)), templateWindowSize=5, searchWindowSize=13
-    )
+    if texture < TEXTURE_RATIO_LOW:
+        smooth = dct_denoise(lab[:, :, 0], sigma)
+    else:
+        # h near sigma removes grain but keeps texture; small windows keep a 720p photo well under a second.
+        smooth = cv2.fastNlMeansDenoising(
+            lab[:, :, 0], None, h=float(min(sigma * 1.1, 30.0)), templateWindowSize=5, searchWindowSize=13
+        )
     lab[:, :, 0] = cv2.addWeighted(lab[:, :, 0], keep, smooth, 1 - keep, 0) if keep > 0 else smooth
     chroma_sigma = min(0.6 + sigma / 8.0, 3.0)
     lab[:, :, 1] = cv2.GaussianBlur(lab[:, :, 1], (0, 0), chroma_sigma)
     lab[:, :, 2] = cv2.GaussianBlur(lab[:, :, 2], (0, 0), chroma_sigma)
     return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB), smooth
+
+
+def dct_matrix(size: int = DCT_BLOCK) -> np.ndarray:
+    """The orthonormal DCT-II matrix: ``D @ block @ D.T`` is a block's 2-D DCT."""
+    k, n = np.mgrid[0:size, 0:size]
+    matrix = np.sqrt(2.0 / size) * np.cos(np.pi * (2 * n + 1) * k / (2 * size))
+    matrix[0] /= np.sqrt(2.0)
+    return matrix.astype(np.float32)
+
+
+def dct_denoise(lightness: np.ndarray, sigma: float) -> np.ndarray:
+    """Grain of strength ``sigma`` out of a lightness channel (uint8) by sliding-window DCT
+    shrinkage: a hard-threshold pilot, then a Wiener pass against it (see DCT_BLOCK)."""
+    noisy = lightness.astype(np.float32)
+    pilot = _dct_pass(noisy, sigma, DCT_PILOT_STEP, threshold=DCT_PILOT_THRESHOLD * sigma)
+    smooth = _dct_pass(noisy, DCT_WIENER_NOISE * sigma, DCT_WIENER_STEP, pilot=pilot)
+    return np.clip(smooth + 0.5, 0, 255).astype(np.uint8)
+
+
+def _dct_pass(
+    noisy: np.ndarray, noise: float, step: int, *, threshold: float = 0.0, pilot: np.ndarray | None = None
+) -> np.ndarray:
+    """One pass of ``dct_denoise``: every block of the grids offset by ``step`` px in each
+    direction is transformed, its coefficients kept above ``threshold`` (or, with ``pilot``,
+    scaled by the Wiener gain pilot^2 / (pilot^2 + noise^2)), transformed back and averaged in,
+    each block weighted by how little it kept (sparse blocks are the surer estimates)."""
+    n = DCT_BLOCK
+    matrix = dct_matrix(n)
+    height, width = noisy.shape
+    padded = np.pad(noisy, n, mode="reflect")
+    guide = np.pad(pilot, n, mode="reflect") if pilot is not None else None
+    total = np.zeros_like(padded)
+    weights = np.zeros_like(padded)
+    noise2 = np.float32(max(noise, 0.1)) ** 2
+
+    def forward(x: np.ndarray, rows: int, cols: int) -> np.ndarray:
+        along = x.reshape(rows * n, cols, n) @ matrix.T
+        return (matrix @ along.reshape(rows, n, cols * n)).reshape(rows, n, cols, n)
+
+    for dy in range(0, n, step):
+        for dx in range(0, n, step):
+            rows, cols = (padded.shape[0] - dy) // n, (padded.shape[1] - dx) // n
+            window = (slice(dy, dy + rows * n), slice(dx, dx + cols * n))
+            coefficients = forward(padded[window], rows, cols)
+            if guide is None:
+                gain = (np.abs(coefficients) >= threshold).astype(np.float32)
+            else:
+                power = forward(guide[window], rows, cols) ** 2
+                gain = power / (power + noise2)
+            gain[:, 0, :, 0] = 1.0  # each block's mean is never shrunk
+            coefficients *= gain
+            weight = 1.0 / (1e-3 + (gain * gain).sum(axis=(1, 3)))[:, None, :, None]
+            back = (matrix.T @ coefficients.reshape(rows, n, cols * n)).reshape(rows * n, cols, n) @ matrix
+            total[window].reshape(rows, n, cols, n)[...] += back.reshape(rows, n, cols, n) * weight
+            weights[window].reshape(rows, n, cols, n)[...] += weight
+    inside = (slice(n, n + height), slice(n, n + width))
+    return total[inside] / weights[inside]
 
 
 def detect_defects(image: np.ndarray, noise_sigma: float) -> np.ndarray:
@@ -757,7 +838,9 @@ def _pipeline(
     tears = detect_tears(image, m.noise_sigma) if aged and repairs else np.zeros(image.shape[:2], np.uint8)
     m.tear_fraction = float(np.count_nonzero(tears)) / tears.size
     if aged:
-        work, smooth = denoise(work, m.noise_sigma * denoise_strength(m.texture_ratio), GRAIN_KEEP)
+        work, smooth = denoise(
+            work, m.noise_sigma * denoise_strength(m.texture_ratio), GRAIN_KEEP, texture=m.texture_ratio
+        )
         residual_noise = estimate_noise(smooth)
         m.steps.append("denoise")
     mask = detect_defects(work, residual_noise) if repairs else np.zeros(image.shape[:2], np.uint8)

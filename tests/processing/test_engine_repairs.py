@@ -624,3 +624,51 @@ def test_a_clean_photo_with_light_tones_or_lines_of_its_own_is_not_taken_for_wor
 
     assert not measured.worn and not measured.old_print
     assert ssim(clean, restored) >= 0.98
+
+
+def jpeg_copy(gray: np.ndarray, quality: int) -> np.ndarray:
+    """A lightness channel as a phone or scanner saves it: recompressed as a JPEG."""
+    ok, encoded = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+
+
+@pytest.mark.parametrize("quality", [70, 85])
+def test_dct_denoise_takes_jpeg_copied_grain_out_closer_to_the_clean_photo_than_non_local_means(
+    quality: int,
+) -> None:
+    # Grain through a JPEG (every upload is one) is left in 8x8 blotches; shrinking the DCTs of
+    # shifted 8x8 windows takes those out with the grain.
+    clean = gray_photo("camera")[:256, :256]
+    noisy = jpeg_copy(grainy(clean, sigma=8.0)[:, :, 0], quality)
+    sigma = local.estimate_noise(noisy)
+
+    dct = local.dct_denoise(noisy, sigma)
+    nlm = cv2.fastNlMeansDenoising(noisy, None, h=1.1 * sigma, templateWindowSize=5, searchWindowSize=13)
+
+    def to_clean(gray: np.ndarray) -> float:
+        return ssim(clean, cv2.merge([gray] * 3))
+
+    assert to_clean(dct) > to_clean(noisy) + 0.2
+    assert to_clean(dct) > to_clean(nlm)
+
+
+def test_dct_denoise_without_grain_returns_the_photo_as_it_was() -> None:
+    # The transform and its inverse, averaged over every window, give the photo back exactly
+    # (odd sizes too); only the shrinkage changes anything.
+    photo = np.random.default_rng(3).integers(0, 256, (37, 53), dtype=np.uint8)
+
+    assert np.array_equal(local.dct_denoise(photo, 0.0), photo)
+    assert np.allclose(local.dct_matrix() @ local.dct_matrix().T, np.eye(local.DCT_BLOCK), atol=1e-6)
+
+
+def test_denoise_uses_non_local_means_where_the_fine_detail_is_texture() -> None:
+    photo = grainy(gray_photo("camera")[:200, :300], sigma=6.0)
+    lightness = cv2.cvtColor(photo, cv2.COLOR_RGB2LAB)[:, :, 0]
+
+    _, on_grain = local.denoise(photo, 6.0, texture=1.0)
+    _, on_texture = local.denoise(photo, 6.0, texture=local.TEXTURE_RATIO_LOW)
+
+    assert np.array_equal(on_grain, local.dct_denoise(lightness, 6.0))
+    nlm = cv2.fastNlMeansDenoising(lightness, None, h=6.6, templateWindowSize=5, searchWindowSize=13)
+    assert np.array_equal(on_texture, nlm)
