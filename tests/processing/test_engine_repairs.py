@@ -194,6 +194,10 @@ def test_engine_eval_prints_each_target(capsys: pytest.CaptureFixture[str]) -> N
     assert "scratch/crease pixels repaired" in out
     assert "1280x720 restore on one core" in out
     assert re.search(r"aged \d+\.\d\d s CPU \(median of 1, .*wall clock \d+\.\d\d s\)", out)
+    assert re.search(
+        r"each photo at 1280x720, once, on one core: median \d+\.\d\d s CPU, slowest .* \(coffee\)", out
+    )
+    assert re.search(r"SSIM improved on \d+\.\d% of photos, [01] of 1 ", out)
 
 
 def test_one_core_holds_the_process_to_one_core_and_gives_the_others_back() -> None:

@@ -10,7 +10,7 @@ each clean photo to its own restoration (how much a photo that needs nothing is 
 the share of long-scratch/crease pixels and of torn-paper pixels repaired, how much fine
 texture the restoration keeps, and which steps ran; then each target of issue 18 with PASS or
 FAIL, the quality-check structure margin, and the CPU time of one 1280x720 restore held to one
-core (median; wall clock beside it).
+core (median; wall clock beside it), with one restore of every photo at that size beside it.
 """
 
 from __future__ import annotations
@@ -70,6 +70,11 @@ class Row:
     @property
     def gain(self) -> float:
         return self.ssim_restored - self.ssim_aged
+
+
+def damage_seed(name: str, seed: int) -> int:
+    """Each photo its own damage (and grain), the same from run to run."""
+    return seed * 1000 + [p.name for p in photoset.EVERY].index(name)
 
 
 def repaired(clean: np.ndarray, restored: np.ndarray, defect: np.ndarray) -> int:
@@ -154,15 +159,14 @@ class Command(BaseCommand):
             rows = [self._one(name, image, engine, options["seed"], film) for name, image in images.items()]
             self._summary(rows, images)
             self._speed(images[next(iter(images))], engine, options["seed"], options["repeat"])
+            self._speed_of_each(images, engine, options["seed"])
         finally:
             cv2.setNumThreads(threads)
 
     def _one(self, name: str, clean: np.ndarray, engine: LocalEngine, seed: int, film: bool) -> Row:
-        # Each photo its own damage (and grain), the same from run to run.
-        damage_seed = seed * 1000 + [p.name for p in photoset.EVERY].index(name)
         if film:
-            clean = film_original(clean, seed=damage_seed + FILM_SEED_OFFSET)
-        aged = age_realistically(clean, seed=damage_seed)
+            clean = film_original(clean, seed=damage_seed(name, seed) + FILM_SEED_OFFSET)
+        aged = age_realistically(clean, seed=damage_seed(name, seed))
         restored, measured = restore(aged.image)
         self_restored = engine.run(EngineRequest(image=clean, kind="restore", max_size=(4096, 4096))).image
         row = Row(
@@ -197,7 +201,8 @@ class Command(BaseCommand):
             "tears repaired, texture kept on the clean photo, steps [damage]"
         )
         gains = [r.gain for r in rows]
-        improved = sum(g > 0 for g in gains) / len(rows)
+        better = sum(g > 0 for g in gains)
+        improved = better / len(rows)
         worst = min(gains)
         clean = [r.ssim_clean_self for r in rows]
         clean_share = sum(c >= CLEAN_SSIM for c in clean) / len(rows)
@@ -215,7 +220,10 @@ class Command(BaseCommand):
         def check(ok: bool, text: str) -> None:
             self.stdout.write(f"{'PASS' if ok else 'FAIL'}  {text}")
 
-        check(improved >= IMPROVED_SHARE, f"SSIM improved on {100 * improved:.0f}% of photos (>= 90%)")
+        check(
+            improved >= IMPROVED_SHARE,
+            f"SSIM improved on {100 * improved:.1f}% of photos, {better} of {len(rows)} (>= 90%)",
+        )
         check(np.mean(gains) >= MEAN_GAIN, f"mean SSIM gain {np.mean(gains):+.3f} (>= +{MEAN_GAIN})")
         check(worst >= -WORST_LOSS, f"worst SSIM change {worst:+.3f} (none below -{WORST_LOSS})")
         check(
@@ -225,7 +233,7 @@ class Command(BaseCommand):
         check(min(clean) >= CLEAN_FLOOR, f"lowest clean-photo SSIM {min(clean):.3f} (>= {CLEAN_FLOOR})")
         check(
             recall >= LINE_RECALL,
-            f"scratch/crease pixels repaired {100 * recall:.0f}% of {line_total} (>= 80%)",
+            f"scratch/crease pixels repaired {100 * recall:.1f}% of {line_total} (>= 80%)",
         )
         names = list(images)
         unrelated = []
@@ -254,6 +262,21 @@ class Command(BaseCommand):
             f"{'PASS' if cpu <= SECONDS_720P else 'FAIL'}  1280x720 restore on one core: aged "
             f"{cpu:.2f} s CPU (median of {len(timings)}, best {min(t[0] for t in timings):.2f} s; "
             f"<= {SECONDS_720P} s; wall clock {wall:.2f} s), clean {clean_cpu:.2f} s"
+        )
+
+    def _speed_of_each(self, images: dict[str, np.ndarray], engine: LocalEngine, seed: int) -> None:
+        """CPU time of one 1280x720 restore of every photo, aged with its own damage, on one
+        core: how far the timed photo stands for the rest (printed, not a target)."""
+        seconds = {}
+        with one_core():
+            for name, photo in images.items():
+                big = cv2.resize(photo, (1280, 720), interpolation=cv2.INTER_CUBIC)
+                aged = age_realistically(big, seed=damage_seed(name, seed)).image
+                seconds[name] = self._timed(engine, aged)[0]
+        slowest = max(seconds, key=seconds.__getitem__)
+        self.stdout.write(
+            f"each photo at 1280x720, once, on one core: median {statistics.median(seconds.values()):.2f} s "
+            f"CPU, slowest {seconds[slowest]:.2f} s ({slowest})"
         )
 
     @staticmethod
