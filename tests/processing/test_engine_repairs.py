@@ -384,6 +384,27 @@ def test_clean_film_photo_with_even_grain_and_a_warm_cast_is_left_alone() -> Non
     assert "denoise" in aged_measured.steps
 
 
+def test_lifted_blacks_count_as_fading_only_with_a_tint_on_the_greys() -> None:
+    # A grainy film original of a light, colourful photo: its blacks sit high on their own and
+    # too few of its pixels are grey to show a tint. It used to count as faded and, with one
+    # more sign (its white edge read as torn paper), be "restored" as an old print.
+    ladybird = photoset.by_name("ladybird")
+    film = film_original(photoset.load(ladybird), seed=1777 + photoset.EVERY.index(ladybird))
+
+    restored, measured = local.restore(film)
+
+    assert measured.grainy and measured.fade > 0
+    assert measured.tint < local.FADE_TINT and "faded" not in measured.signs
+    assert not measured.old_print and not {"denoise", "colour", "contrast"} & set(measured.steps)
+    assert ssim(film, restored) >= 0.95
+
+    # A faded black-and-white print: lifted blacks and yellowed greys, so it counts.
+    faded = (gray_photo("camera").astype(np.float32) * 0.7 + 60).astype(np.uint8)
+    _, print_measured = local.restore(yellowed(grainy(faded)))
+    assert print_measured.tint >= local.FADE_TINT and "faded" in print_measured.signs
+    assert {"colour", "contrast"} <= set(print_measured.steps)
+
+
 def test_naturally_narrow_tones_are_spread_about_their_median_within_the_cap() -> None:
     # A light, low-contrast photo (a plain wall, wood grain): no black to recover.
     rng = np.random.default_rng(0)
