@@ -799,8 +799,8 @@ def restore(image: np.ndarray, *, keep_tone: bool = False) -> tuple[np.ndarray, 
 
     A photo without even film grain measures as a clean (digital or well-kept) photo: only a
     few isolated dust specks are repaired on it, so it comes back essentially unchanged. A
-    grainy one that also shows AGE_SIGNS other signs of age (faded blacks, dust, scratches,
-    tears) is an old print: it is denoised, its long scratches, creases, tears and faded tones
+    grainy one that also shows AGE_SIGNS other signs of age (faded blacks with a tint, dust,
+    scratches, tears) is an old print: it is denoised, its long scratches, creases, tears and faded tones
     are repaired; grain alone is clean film and is restored as a clean photo. A faded or dusty
     photo without even grain is tried as a print and restored as one when it shows WORN_SIGNS
     signs of age (a JPEG copy can wipe the grain of a worn print out). Last, a safeguard
