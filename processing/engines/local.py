@@ -39,6 +39,28 @@ NOTE_TINT = (
     "The local engine cannot colourize: it applied a classical warm tint to the black-and-white photo."
 )
 NOTE_ALREADY_COLOUR = "The photo already has colour, so the local engine kept its own colours."
+# What a restore did, in words, for the job page (``restore_note``): each step that ran, or why
+# little or nothing changed (a clean photo, or the safeguard backing off).
+STEP_WORDS = {
+    "denoise": "reduced the grain",
+    "dust_and_scratches": "removed dust and specks",
+    "long_scratches": "repaired long scratches and creases",
+    "tears": "filled torn paper and missing corners",
+    "colour": "took out the colour cast",
+    "contrast": "brought back faded contrast",
+    "sharpen": "sharpened gently",
+}
+NOTE_CLEAN = "The photo measured clean, so the local engine left it as it was."
+NOTE_CLEAN_SPECKS = (
+    "The photo measured clean, so the local engine left it essentially as it was: on a photo like "
+    "this it only repairs isolated dust specks."
+)
+NOTE_HELD_BACK_LINES = "It left some long lines alone: they looked like part of the picture."
+NOTE_HELD_BACK_MARKS = "It left marks and lines alone: repairing them would have changed the picture itself."
+NOTE_UNCHANGED = (
+    "The local engine's repairs would have changed the picture itself, not its damage, so it "
+    "returned the photo as it was."
+)
 
 # Gates (0-255 units on lightness). Below NOISE_GATE grain is left alone: denoising a clean
 # photo only blurs it. It is also what tells an old print from a clean digital photo: on the
@@ -841,6 +863,18 @@ def restore(image: np.ndarray, *, keep_tone: bool = False) -> tuple[np.ndarray, 
     return work, m
 
 
+def restore_note(m: Measurements) -> str:
+    """What ``restore`` did to the photo (``m``, its measurements and steps), in a sentence or two."""
+    if "safeguard_unchanged" in m.steps:
+        return NOTE_UNCHANGED
+    done = [STEP_WORDS[step] for step in m.steps if step in STEP_WORDS]
+    if not m.old_print or not done:
+        return NOTE_CLEAN_SPECKS if done else NOTE_CLEAN
+    listed = done[0] if len(done) == 1 else f"{', '.join(done[:-1])} and {done[-1]}"
+    held_back = {"safeguard_no_lines": NOTE_HELD_BACK_LINES, "safeguard_no_repairs": NOTE_HELD_BACK_MARKS}
+    return " ".join([f"The local engine {listed}.", *(held_back[s] for s in m.steps if s in held_back)])
+
+
 def _pipeline(
     image: np.ndarray, m: Measurements, *, repairs: bool, lines: bool = True, keep_tone: bool = False
 ) -> np.ndarray:
@@ -1045,7 +1079,8 @@ class LocalEngine:
             image = np.ascontiguousarray(image[:height, :width])
             notes.append(NOTE_NOT_AI)
         if request.kind.restores:
-            image, _ = restore(image, keep_tone=request.keep_tone)
+            image, measured = restore(image, keep_tone=request.keep_tone)
+            notes.append(restore_note(measured))
         if request.kind.colourizes:
             if measure(image).monochrome:
                 image = tint(image)

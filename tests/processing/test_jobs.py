@@ -156,6 +156,8 @@ def test_local_engine_job_succeeds_with_result_thumbnail_and_zero_cost(user, _is
     assert job.cost == Decimal("0") and job.gpu_seconds == 0
     assert job.cpu_seconds > 0
     assert job.started_at and job.finished_at and job.attempts == 1
+    # What the engine did, in words, for the job page.
+    assert len(job.notes) == 1 and job.notes[0].startswith(("The local engine", "The photo measured clean"))
 
 
 @pytest.mark.django_db

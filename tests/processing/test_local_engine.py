@@ -83,6 +83,37 @@ def test_dust_on_a_smooth_area_is_found_and_removed() -> None:
     assert np.abs(dusty.astype(int) - clean.astype(int)).max() > 90
 
 
+def test_a_restore_says_what_it_did(astronaut: np.ndarray) -> None:
+    aged = LocalEngine().run(EngineRequest(image=age_photo(astronaut, seed=1), kind="restore"))
+    clean = LocalEngine().run(EngineRequest(image=astronaut, kind="restore"))
+
+    said = aged.notes[0]
+    assert said.startswith("The local engine reduced the grain, removed dust and specks")
+    assert "brought back faded contrast" in said and said.endswith(".")
+    assert clean.notes[0] in (local.NOTE_CLEAN, local.NOTE_CLEAN_SPECKS)
+
+
+def test_a_restore_says_when_the_safeguard_held_back(
+    astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_print = {"noise_sigma": 8.0, "grain_uniformity": 1.0, "cast": 20.0}
+    lines_kept = local.Measurements(**old_print, steps=["safeguard_no_lines", "denoise", "contrast"])
+    assert local.restore_note(lines_kept) == (
+        f"The local engine reduced the grain and brought back faded contrast. {local.NOTE_HELD_BACK_LINES}"
+    )
+    marks_kept = local.Measurements(**old_print, steps=["safeguard_no_repairs", "denoise"])
+    assert (
+        local.restore_note(marks_kept) == f"The local engine reduced the grain. {local.NOTE_HELD_BACK_MARKS}"
+    )
+
+    # Every repair changed the picture: the photo comes back as it was, and the note says so.
+    monkeypatch.setattr(local, "structure_kept", lambda before, after: 0.0)
+    aged = age_photo(astronaut, seed=1)
+    result = LocalEngine().run(EngineRequest(image=aged, kind="restore"))
+    assert np.array_equal(result.image, aged)
+    assert result.notes == [local.NOTE_UNCHANGED]
+
+
 def test_colourize_of_a_black_and_white_photo_is_a_labelled_tint(camera: np.ndarray) -> None:
     result = LocalEngine().run(EngineRequest(image=camera, kind=Kind.COLOURIZE))
 
