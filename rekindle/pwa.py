@@ -14,7 +14,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.cache import cache_control
@@ -91,4 +91,9 @@ def manifest(request: HttpRequest) -> JsonResponse:
 
 
 def offline(request: HttpRequest) -> HttpResponse:
-    return render(request, "offline.html")
+    """The offline page, rendered without the request: the service worker caches it at install
+    and shows it to whoever is offline later, so it carries nobody's links or CSRF token. Nor does
+    it set the CSRF cookie: the worker's install can still be fetching it, with the cookie of the
+    page it started on, after a sign-in has rotated that cookie; a late answer re-setting the old
+    one made the next upload fail its CSRF check (403)."""
+    return HttpResponse(render_to_string("offline.html"))
