@@ -57,6 +57,8 @@ NOTE_CLEAN_SPECKS = (
 )
 NOTE_HELD_BACK_LINES = "It left some long lines alone: they looked like part of the picture."
 NOTE_HELD_BACK_MARKS = "It left marks and lines alone: repairing them would have changed the picture itself."
+# The safeguard's partial back-offs (``restore``), said after what the engine did.
+NOTES_HELD_BACK = {"safeguard_no_lines": NOTE_HELD_BACK_LINES, "safeguard_no_repairs": NOTE_HELD_BACK_MARKS}
 NOTE_UNCHANGED = (
     "The local engine's repairs would have changed the picture itself, not its damage, so it "
     "returned the photo as it was."
@@ -871,8 +873,8 @@ def restore_note(m: Measurements) -> str:
     if not m.old_print or not done:
         return NOTE_CLEAN_SPECKS if done else NOTE_CLEAN
     listed = done[0] if len(done) == 1 else f"{', '.join(done[:-1])} and {done[-1]}"
-    held_back = {"safeguard_no_lines": NOTE_HELD_BACK_LINES, "safeguard_no_repairs": NOTE_HELD_BACK_MARKS}
-    return " ".join([f"The local engine {listed}.", *(held_back[s] for s in m.steps if s in held_back)])
+    held_back = (NOTES_HELD_BACK[step] for step in m.steps if step in NOTES_HELD_BACK)
+    return " ".join([f"The local engine {listed}.", *held_back])
 
 
 def _pipeline(

@@ -77,6 +77,11 @@ def damage_seed(name: str, seed: int) -> int:
     return seed * 1000 + [p.name for p in photoset.EVERY].index(name)
 
 
+def at_720p(photo: np.ndarray) -> np.ndarray:
+    """The photo at 1280x720, the size the time target is set for."""
+    return cv2.resize(photo, (1280, 720), interpolation=cv2.INTER_CUBIC)
+
+
 def repaired(clean: np.ndarray, restored: np.ndarray, defect: np.ndarray) -> int:
     """How many ``defect`` pixels the restoration brought back to the clean photo's lightness."""
     if not defect.any():
@@ -164,9 +169,10 @@ class Command(BaseCommand):
             cv2.setNumThreads(threads)
 
     def _one(self, name: str, clean: np.ndarray, engine: LocalEngine, seed: int, film: bool) -> Row:
+        damage = damage_seed(name, seed)
         if film:
-            clean = film_original(clean, seed=damage_seed(name, seed) + FILM_SEED_OFFSET)
-        aged = age_realistically(clean, seed=damage_seed(name, seed))
+            clean = film_original(clean, seed=damage + FILM_SEED_OFFSET)
+        aged = age_realistically(clean, seed=damage)
         restored, measured = restore(aged.image)
         self_restored = engine.run(EngineRequest(image=clean, kind="restore", max_size=(4096, 4096))).image
         row = Row(
@@ -251,7 +257,7 @@ class Command(BaseCommand):
         """Median CPU time of a 1280x720 restore with the process held to one core: the time
         one core spends on it, which other work on a shared machine does not inflate (the
         wall-clock median is printed beside it)."""
-        big = cv2.resize(photo, (1280, 720), interpolation=cv2.INTER_CUBIC)
+        big = at_720p(photo)
         aged = age_realistically(big, seed=seed).image
         with one_core():
             timings = [self._timed(engine, aged) for _ in range(max(1, repeat))]
@@ -270,8 +276,7 @@ class Command(BaseCommand):
         seconds = {}
         with one_core():
             for name, photo in images.items():
-                big = cv2.resize(photo, (1280, 720), interpolation=cv2.INTER_CUBIC)
-                aged = age_realistically(big, seed=damage_seed(name, seed)).image
+                aged = age_realistically(at_720p(photo), seed=damage_seed(name, seed)).image
                 seconds[name] = self._timed(engine, aged)[0]
         slowest = max(seconds, key=seconds.__getitem__)
         self.stdout.write(
